@@ -1,0 +1,14 @@
+"""fewshot: Hugging Face encoders as scikit-learn building blocks for few labelled texts."""
+
+from ._loading import DEFAULT_MODEL, ModelNotFoundError, clear_model_cache
+from .embedder import DistilEmbedder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DistilEmbedder",
+    "ModelNotFoundError",
+    "clear_model_cache",
+    "__version__",
+]

@@ -1,0 +1,261 @@
+"""The one encoding path: texts -> token windows -> sorted, padded batches -> pooled layers.
+
+Knows nothing of scikit-learn. :func:`encode` streams through the texts in blocks, so
+memory stays bounded however many texts there are; :func:`forward_layers` is the single
+forward pass (also used, with gradients, by SetFit training) that returns every requested
+layer and stops at the deepest one when no head output is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._loading import LoadedModel
+from .pooling import pool
+
+HEAD_OUTPUTS = ("logits", "proba")
+LONG_TEXT = ("truncate", "chunk")
+COMBINE = ("concat", "mean")
+
+
+@dataclass(frozen=True)
+class EncodingSpec:
+    """Everything that decides the features of one text, resolved against a model.
+
+    ``layers`` holds non-negative layer numbers (0 = embedding output) in the
+    order their columns appear; ``max_length`` is already capped at the model's limit.
+    """
+
+    layers: tuple[int, ...]
+    pooling: str = "mean"
+    combine: str = "concat"
+    head: str | None = None
+    max_length: int = 512
+    long_text: str = "truncate"
+    stride: int = 64
+    normalize: bool = False
+
+    def n_body_features(self, hidden_size: int) -> int:
+        if not self.layers:
+            return 0
+        return hidden_size * (len(self.layers) if self.combine == "concat" else 1)
+
+    def n_features(self, loaded: LoadedModel) -> int:
+        n_head = len(head_labels(loaded)) if self.head else 0
+        return self.n_body_features(loaded.hidden_size) + n_head
+
+    def feature_names(self, loaded: LoadedModel) -> list[str]:
+        names = []
+        hidden = range(loaded.hidden_size)
+        if self.layers and self.combine == "concat":
+            for layer in self.layers:
+                names += [f"layer{layer}_{self.pooling}_{j}" for j in hidden]
+        elif self.layers:
+            tag = "+".join(map(str, self.layers))
+            names += [f"layers{tag}_{self.pooling}_{j}" for j in hidden]
+        if self.head:
+            names += [f"head_{self.head}_{label}" for label in head_labels(loaded)]
+        return names
+
+
+def head_labels(loaded: LoadedModel) -> list[str]:
+    n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
+    labels = loaded.id2label
+    return [labels.get(i, f"LABEL_{i}") for i in range(n_labels)]
+
+
+class _StopForward(Exception):
+    """Raised from a hook once the deepest requested layer has run."""
+
+
+def _layer_input(args, kwargs) -> torch.Tensor:
+    if args:
+        return args[0]
+    for key in ("hidden_states", "x", "hidden_state"):
+        if key in kwargs:
+            return kwargs[key]
+    return next(v for v in kwargs.values() if torch.is_tensor(v))
+
+
+def forward_layers(
+    loaded: LoadedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    layers,
+    *,
+    head: bool = False,
+):
+    """Run the model once and return ``({layer: hidden states}, logits or None)``.
+
+    Layer 0 is the embedding output (the input of the first block), layer ``i`` the
+    output of block ``i``. Without ``head`` the forward stops right after the deepest
+    requested layer, so the blocks above it cost nothing. Runs with or without
+    gradients, in whatever mode the model is in.
+    """
+    layers = sorted(set(layers))
+    captured: dict[int, torch.Tensor] = {}
+    stop_at = None if head else (layers[-1] if layers else 0)
+    handles = []
+
+    if 0 in layers:
+        def grab_input(module, args, kwargs):
+            captured[0] = _layer_input(args, kwargs)
+            if stop_at == 0:
+                raise _StopForward
+
+        handles.append(loaded.blocks[0].register_forward_pre_hook(grab_input, with_kwargs=True))
+
+    for layer in layers:
+        if layer == 0:
+            continue
+
+        def grab_output(module, args, output, layer=layer):
+            captured[layer] = output[0] if isinstance(output, (tuple, list)) else output
+            if layer == stop_at:
+                raise _StopForward
+
+        handles.append(loaded.blocks[layer - 1].register_forward_hook(grab_output))
+
+    logits = None
+    try:
+        network = loaded.model if head else loaded.body
+        output = network(input_ids=input_ids, attention_mask=attention_mask)
+        if head:
+            logits = output.logits
+    except _StopForward:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured, logits
+
+
+def pooled_features(loaded, input_ids, attention_mask, spec: EncodingSpec) -> torch.Tensor:
+    """Features of one padded batch as float32, before normalisation."""
+    captured, logits = forward_layers(
+        loaded, input_ids, attention_mask, spec.layers, head=spec.head is not None
+    )
+    parts = []
+    if spec.layers:
+        pooled = [pool(captured[l].float(), attention_mask, spec.pooling) for l in spec.layers]
+        if spec.combine == "mean":
+            parts.append(torch.stack(pooled).mean(dim=0))
+        else:
+            parts.extend(pooled)
+    if spec.head == "logits":
+        parts.append(logits.float())
+    elif spec.head == "proba":
+        parts.append(torch.softmax(logits.float(), dim=-1))
+    return torch.cat(parts, dim=-1)
+
+
+def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
+    """Token ids per window and the text each window belongs to.
+
+    With ``long_text="truncate"`` each text gives one window cut at ``max_length``;
+    with ``"chunk"`` a long text gives overlapping windows (``stride`` tokens shared
+    between neighbours), so no token is dropped.
+    """
+    chunk = spec.long_text == "chunk"
+    encoded = tokenizer(
+        texts,
+        truncation=True,
+        max_length=spec.max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+        stride=spec.stride if chunk else 0,
+        return_overflowing_tokens=chunk,
+    )
+    ids = encoded["input_ids"]
+    if chunk:
+        owner = list(encoded["overflow_to_sample_mapping"])
+    else:
+        owner = list(range(len(texts)))
+    return ids, owner
+
+
+def _pad(sequences, pad_id: int, device):
+    length = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), length), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def _normalize_rows(features: np.ndarray, n_body: int) -> None:
+    """L2-normalise the hidden-state block in place; head columns stay as they are."""
+    if n_body == 0:
+        return
+    body = features[:, :n_body]
+    norms = np.linalg.norm(body, axis=1, keepdims=True)
+    body /= np.maximum(norms, 1e-12)
+
+
+def encode(
+    loaded: LoadedModel,
+    texts: list[str],
+    spec: EncodingSpec,
+    *,
+    batch_size: int = 32,
+    progress: bool = False,
+    out: np.ndarray | None = None,
+    block_size: int | None = None,
+) -> np.ndarray:
+    """Embed ``texts`` and return a ``(len(texts), n_features)`` float32 array in input order.
+
+    Texts are handled in blocks of ``block_size``; inside a block the windows are sorted
+    by length and padded per batch, so short texts are not padded to the longest one.
+    """
+    from tqdm.auto import tqdm
+
+    n_texts = len(texts)
+    n_features = spec.n_features(loaded)
+    n_body = spec.n_body_features(loaded.hidden_size)
+    if out is None:
+        out = np.empty((n_texts, n_features), dtype=np.float32)
+    if n_texts == 0:
+        return out
+    pad_id = loaded.tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = 0
+    block_size = block_size or max(64 * batch_size, 2048)
+
+    with tqdm(total=n_texts, disable=not progress, unit="text", desc="Embedding") as bar:
+        for start in range(0, n_texts, block_size):
+            block = texts[start : start + block_size]
+            ids, owner = tokenize(loaded.tokenizer, block, spec)
+            # Longest first: a batch that does not fit fails at once, not at the end.
+            order = sorted(range(len(ids)), key=lambda j: -len(ids[j]))
+            chunk = spec.long_text == "chunk"
+            if chunk:
+                sums = np.zeros((len(block), n_features), dtype=np.float64)
+                weights = np.zeros(len(block), dtype=np.float64)
+            for b in range(0, len(order), batch_size):
+                batch = order[b : b + batch_size]
+                input_ids, mask = _pad([ids[j] for j in batch], pad_id, loaded.device)
+                with torch.inference_mode(), loaded.lock:
+                    features = pooled_features(loaded, input_ids, mask, spec)
+                features = features.cpu().numpy()
+                if chunk:
+                    n_tokens = mask.sum(dim=1).cpu().numpy().astype(np.float64)
+                    rows = np.asarray([owner[j] for j in batch])
+                    np.add.at(sums, rows, features * n_tokens[:, None])
+                    np.add.at(weights, rows, n_tokens)
+                else:
+                    rows = start + np.asarray(batch)
+                    if spec.normalize:
+                        _normalize_rows(features, n_body)
+                    out[rows] = features
+            if chunk:
+                block_out = (sums / weights[:, None]).astype(np.float32)
+                if spec.normalize:
+                    _normalize_rows(block_out, n_body)
+                out[start : start + len(block)] = block_out
+            bar.update(len(block))
+    return out

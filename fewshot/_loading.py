@@ -1,0 +1,317 @@
+"""Resolve a model id or folder and load its tokenizer and weights once per process.
+
+Every estimator asks :func:`get_model` for what it needs; the loaded copy is shared by
+all estimators (and clones, and unpickled copies) with the same model, revision,
+device and dtype, so a grid search never reloads weights per candidate. Weights come
+from safetensors only and remote code stays off unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import torch
+
+DEFAULT_MODEL = "distilbert-base-uncased-finetuned-sst-2-english"
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+class ModelNotFoundError(OSError):
+    """Raised when a model id or folder cannot be loaded (offline, typo, bad folder)."""
+
+
+@dataclass
+class LoadedModel:
+    """A tokenizer and model loaded once and shared inside the process.
+
+    ``model`` is the full model (with its sequence-classification head when the
+    checkpoint has one); ``body`` is the bare encoder inside it and ``blocks`` its
+    list of transformer layers, which the encoding path hooks into.
+    """
+
+    name: str
+    tokenizer: object
+    model: torch.nn.Module
+    body: torch.nn.Module
+    blocks: torch.nn.ModuleList
+    device: torch.device
+    dtype: torch.dtype
+    has_head: bool
+    # Hooks on a shared model are not re-entrant: one forward at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def config(self):
+        return self.model.config
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config.hidden_size)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        labels = getattr(self.config, "id2label", None) or {}
+        return {int(k): str(v) for k, v in labels.items()}
+
+    @property
+    def max_length(self) -> int:
+        """Longest token sequence (special tokens included) the model accepts."""
+        return model_max_length(self.tokenizer, self.config)
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else goes to ``torch.device``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or "
+            "'cuda:0'."
+        ) from exc
+
+
+def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        matches = [name for name, value in _DTYPES.items() if value == dtype]
+        dtype = matches[0] if matches else str(dtype)
+    if dtype not in _DTYPES:
+        raise ValueError(
+            f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}."
+        )
+    return _DTYPES[dtype]
+
+
+def model_max_length(tokenizer, config) -> int:
+    """The model's own limit: the tokenizer's if it states one, else the positions."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is not None and getattr(config, "model_type", "") in (
+        "roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "xlm-roberta-xl"
+    ):
+        # These models reserve the first position ids for padding.
+        positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    if limit is None or limit > 1_000_000:  # transformers' "no limit" sentinel
+        limit = positions
+    elif positions is not None:
+        limit = min(limit, positions)
+    return int(limit or 512)
+
+
+def _find_blocks(body: torch.nn.Module, config) -> torch.nn.ModuleList:
+    """The encoder's list of transformer layers, found by its length."""
+    n_layers = getattr(config, "num_hidden_layers", None)
+    candidates = [
+        module
+        for module in body.modules()
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers
+    ]
+    if not candidates:
+        raise ValueError(
+            f"Could not find the {n_layers} transformer layers of "
+            f"{type(body).__name__}; only encoder models with a list of layers "
+            "(BERT, DistilBERT, RoBERTa, MPNet, ...) are supported."
+        )
+    return candidates[0]
+
+
+def _is_local(name: str) -> bool:
+    return os.path.isdir(os.path.expanduser(name))
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~", ".\\")) or os.sep + os.sep in name
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check, so an offline machine fails in seconds rather than retrying."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    host = parsed.hostname or "huggingface.co"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_env() -> bool:
+    return any(
+        os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _not_found(name: str, reason: str) -> ModelNotFoundError:
+    return ModelNotFoundError(
+        f"Could not load model {name!r}: {reason} Pass model='/path/to/folder' with a "
+        "local copy (a folder holding config.json, the tokenizer files and "
+        "model.safetensors, as written by save_pretrained), or connect to the "
+        "Hugging Face hub."
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _from_pretrained(factory, name, **kwargs):
+    """Call ``factory.from_pretrained`` trying the local cache first, then the hub."""
+    if _is_local(name):
+        try:
+            return factory.from_pretrained(os.path.expanduser(name), **kwargs)
+        except (OSError, ValueError) as exc:
+            raise _not_found(
+                name, f"the folder is not a readable model folder ({_first_line(exc)})."
+            ) from exc
+    if _looks_like_path(name):
+        raise _not_found(name, "no such folder.")
+    try:
+        return factory.from_pretrained(name, local_files_only=True, **kwargs)
+    except OSError:
+        pass
+    if _offline_env():
+        raise _not_found(name, "it is not in the local cache and HF_HUB_OFFLINE is set.")
+    if not _hub_reachable():
+        raise _not_found(
+            name, "it is not in the local cache and the Hugging Face hub cannot be reached."
+        )
+    try:
+        return factory.from_pretrained(name, **kwargs)
+    except OSError as exc:
+        raise _not_found(name, _first_line(exc)) from exc
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence transformers' load report and weight-loading bar, restoring them after."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
+    from transformers import (
+        AutoConfig,
+        AutoModel,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
+    common = {"revision": revision, "trust_remote_code": trust_remote_code}
+    config = _from_pretrained(AutoConfig, name, **common)
+    tokenizer = _from_pretrained(AutoTokenizer, name, **common)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            f"Model {name!r} has no fast tokenizer (tokenizer.json); fewshot needs one "
+            "for offsets and long-text windows."
+        )
+    architectures = getattr(config, "architectures", None) or []
+    has_head = any(arch.endswith("ForSequenceClassification") for arch in architectures)
+    factory = AutoModelForSequenceClassification if has_head else AutoModel
+    with quiet_transformers():
+        model = _from_pretrained(factory, name, use_safetensors=True, dtype=dtype, **common)
+    model.eval().to(device)
+    body = model.base_model if has_head else model
+    return LoadedModel(
+        name=name,
+        tokenizer=tokenizer,
+        model=model,
+        body=body,
+        blocks=_find_blocks(body, model.config),
+        device=device,
+        dtype=dtype,
+        has_head=has_head,
+    )
+
+
+def get_model(
+    name: str = DEFAULT_MODEL,
+    *,
+    revision: str | None = None,
+    device="auto",
+    dtype="float32",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Return the process-wide loaded copy of ``name``, loading it on first use.
+
+    Parameters
+    ----------
+    name : str
+        Hugging Face model id or local folder.
+    revision : str, optional
+        Branch, tag or commit on the hub.
+    device : "auto", str or torch.device
+    dtype : {"float32", "float16", "bfloat16"}
+    trust_remote_code : bool, default=False
+        Only set this for models whose code you have read.
+
+    Returns
+    -------
+    LoadedModel
+    """
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"model must be a str or path, got {type(name).__name__}.")
+    name = os.fspath(name)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    key_name = os.path.realpath(os.path.expanduser(name)) if _is_local(name) else name
+    key = (key_name, revision, str(torch_device), str(torch_dtype), bool(trust_remote_code))
+    with _CACHE_LOCK:
+        loaded = _CACHE.get(key)
+        if loaded is None:
+            loaded = _load(name, revision, torch_device, torch_dtype, trust_remote_code)
+            _CACHE[key] = loaded
+    return loaded
+
+
+def fresh_copy(loaded: LoadedModel) -> LoadedModel:
+    """A private, trainable copy of a shared model (fine-tuning must not touch the original)."""
+    model = copy.deepcopy(loaded.model)
+    body = model.base_model if loaded.has_head else model
+    return LoadedModel(
+        name=loaded.name,
+        tokenizer=loaded.tokenizer,
+        model=model,
+        body=body,
+        blocks=_find_blocks(body, model.config),
+        device=loaded.device,
+        dtype=loaded.dtype,
+        has_head=loaded.has_head,
+    )
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (frees memory; the next use loads again)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()

