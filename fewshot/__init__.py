@@ -2,6 +2,8 @@
 
 from ._loading import DEFAULT_MODEL, ModelNotFoundError, clear_model_cache
 from .embedder import DistilEmbedder
+from .sampling import sample_pairs
+from .setfit import SetFitClassifier
 
 __version__ = "0.1.0"
 
@@ -9,6 +11,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "DistilEmbedder",
     "ModelNotFoundError",
+    "SetFitClassifier",
     "clear_model_cache",
+    "sample_pairs",
     "__version__",
 ]

@@ -1,0 +1,209 @@
+"""SetFitClassifier on the tiny model: behaviour, determinism, persistence, bad input."""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+
+from fewshot import DistilEmbedder, SetFitClassifier
+from fewshot.data import load_customer_feedback
+
+
+@pytest.fixture(scope="module")
+def few():
+    """3 topics x 4 texts from the demo data."""
+    data = load_customer_feedback()
+    picked = [i for t in ("billing", "delivery", "service") for i in
+              [j for j, topic in enumerate(data.target) if topic == t][:4]]
+    return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
+
+
+def make(tiny_model, **params):
+    defaults = dict(model=tiny_model, n_iterations=2, batch_size=8, random_state=0,
+                    body_learning_rate=1e-3)
+    return SetFitClassifier(**{**defaults, **params})
+
+
+def test_fit_predict_proba_and_transform(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model).fit(X, y)
+    assert clf.classes_.tolist() == ["billing", "delivery", "service"]
+    assert clf.n_pairs_ == 2 * 2 * 12
+    predicted = clf.predict(X + ["something new"])
+    assert predicted.shape == (13,) and set(predicted) <= set(y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (12, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    Z = clf.transform(X)
+    assert Z.shape == (12, 32) and Z.dtype == np.float32
+    np.testing.assert_allclose(clf.head_.predict_proba(Z), proba, atol=1e-6)
+    assert clf.get_feature_names_out()[0] == "setfit_layer6_mean_0"
+
+
+def test_same_random_state_same_model_different_state_different_pairs(tiny_model, few):
+    X, y = few
+    a = make(tiny_model, random_state=7).fit(X, y)
+    b = make(tiny_model, random_state=7).fit(X, y)
+    c = make(tiny_model, random_state=8).fit(X, y)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.train_loss_ == b.train_loss_
+    assert not np.allclose(a.transform(X), c.transform(X))
+
+
+def test_refit_starts_from_the_pretrained_body(tiny_model, few):
+    X, y = few
+    before = DistilEmbedder(model=tiny_model).fit_transform(X)
+    clf = make(tiny_model)
+    first = clf.fit(X, y).transform(X)
+    second = clf.fit(X, y).transform(X)
+    np.testing.assert_array_equal(first, second)  # no accumulation across fits
+    np.testing.assert_array_equal(DistilEmbedder(model=tiny_model).transform(X), before)  # shared copy untouched
+    assert not np.allclose(first, before)  # but the private copy did learn
+
+
+def test_body_is_cut_at_the_layer_and_embeds_as_the_embedder(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model, layer=2, pooling="max", body_learning_rate=1e-12).fit(X, y)
+    assert clf.layer_ == 2 and len(clf.body_.blocks) == 2
+    # With a vanishing learning rate the fine-tuned body is the pretrained one cut at layer 2.
+    expected = DistilEmbedder(model=tiny_model, layers=2, pooling="max").fit_transform(X)
+    np.testing.assert_allclose(clf.transform(X), expected, atol=1e-5)
+
+
+def test_training_pulls_classes_apart(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model, n_iterations=10, epochs=3, body_learning_rate=3e-3).fit(X, y)
+    assert clf.train_loss_[-1] < clf.train_loss_[0]
+    Z = clf.transform(X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    same = y[:, None] == y[None, :]
+    cosine = Z @ Z.T
+    off_diagonal = ~np.eye(len(y), dtype=bool)
+    assert cosine[same & off_diagonal].mean() > cosine[~same].mean() + 0.1
+
+
+def test_integer_labels(tiny_model, few):
+    X, _ = few
+    y = np.repeat([3, 1, 2], 4)
+    clf = make(tiny_model).fit(X, y)
+    assert clf.classes_.tolist() == [1, 2, 3]
+    assert clf.predict(X).dtype.kind == "i"
+
+
+@pytest.mark.parametrize("strategy", [None, "one-vs-rest", "multi-output", "classifier-chain"])
+def test_multilabel_indicator(tiny_model, few, strategy):
+    X, _ = few
+    Y = np.zeros((12, 3), dtype=int)
+    Y[:6, 0] = 1
+    Y[4:10, 1] = 1
+    Y[8:, 2] = 1
+    clf = make(tiny_model, multi_target_strategy=strategy).fit(X, Y)
+    assert clf.classes_.tolist() == [0, 1, 2]
+    predicted = clf.predict(X)
+    assert predicted.shape == (12, 3) and set(np.unique(predicted)) <= {0, 1}
+
+
+def test_save_load_round_trip(tiny_model, few, tmp_path):
+    X, y = few
+    clf = make(tiny_model, layer=4, head=LogisticRegression(C=0.5)).fit(X, y)
+    folder = clf.save(tmp_path / "model")
+    assert (folder / "model.safetensors").is_file() and (folder / "head.skops").is_file()
+    assert not list(folder.glob("*.pkl")) and not list(folder.glob("*.bin"))
+    loaded = SetFitClassifier.load(folder)
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    assert loaded.get_params()["head"].C == 0.5 and loaded.layer_ == 4
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+
+
+def test_saved_body_loads_in_sentence_transformers_and_setfit(tiny_model, few, tmp_path):
+    from sentence_transformers import SentenceTransformer
+    from setfit import SetFitModel
+
+    X, y = few
+    clf = make(tiny_model, layer=3).fit(X, y)
+    folder = clf.save(tmp_path / "model", setfit_compatible=True)
+    st = SentenceTransformer(str(folder), device="cpu")
+    np.testing.assert_allclose(st.encode(X), clf.transform(X), atol=1e-5)
+    setfit_model = SetFitModel.from_pretrained(str(folder), device="cpu")
+    assert list(setfit_model.predict(X)) == list(clf.predict(X))
+
+
+def test_load_refuses_a_folder_that_is_not_ours(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="is not a SetFitClassifier folder saved by fewshot"):
+        SetFitClassifier.load(tiny_model)
+    with pytest.raises(ValueError, match="is not a SetFitClassifier folder"):
+        SetFitClassifier.load(tmp_path)
+
+
+def test_joblib_and_pickle_round_trip(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model).fit(X, y)
+    buffer = io.BytesIO()
+    joblib.dump(clf, buffer)
+    restored = joblib.load(io.BytesIO(buffer.getvalue()))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.transform(X), clf.transform(X))
+
+
+def test_clone_and_grid_search(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model, head=LogisticRegression()).fit(X, y)
+    fresh = clone(clf)
+    assert not hasattr(fresh, "head_") and fresh.get_params()["n_iterations"] == 2
+    search = GridSearchCV(make(tiny_model, head=LogisticRegression()),
+                          {"head__C": [0.1, 10.0], "n_iterations": [1, 2]}, cv=2)
+    search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.predict(X).shape == (12,)
+
+
+@pytest.mark.parametrize(
+    "X, y, error, message",
+    [
+        (["a", "b", "c"], ["x", "x", "x"], ValueError, "single class"),
+        (["a", "b", "c"], ["x", "x", "y"], ValueError, "class 'y' has a single example"),
+        (["a", "b", "c", "d"], ["x", "x", "y"], ValueError, "X has 4 texts but y has 3 labels"),
+        ([], [], ValueError, "X is empty"),
+        (["a", None, "c", "d"], [0, 0, 1, 1], TypeError, r"X\[1\] is NoneType"),
+        (["a", "b", "c", "d"], None, TypeError, "y is None"),
+        (["a", "b", "c", "d"], [0, None, 1, 1], ValueError, r"y\[1\] is missing"),
+        (["a", "b", "c", "d"], [0.5, 0.1, 1.2, 1.0], ValueError, "looks continuous"),
+    ],
+)
+def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, message):
+    monkeypatch.setattr(SetFitClassifier, "_train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(error, match=message):
+        make(tiny_model).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"layer": 0}, ValueError, "layer=0 is the embedding output"),
+        ({"layer": 9}, ValueError, r"layer 9 is out of range .* use 0\.\.6"),
+        ({"sampling": "all"}, ValueError, "sampling='all'"),
+        ({"head": "lr"}, TypeError, "head must be a scikit-learn classifier"),
+        ({"n_iterations": 0}, ValueError, "n_iterations must be an int >= 1"),
+        ({"body_learning_rate": -1.0}, ValueError, "body_learning_rate must be a float > 0"),
+        ({"multi_target_strategy": "chain"}, ValueError, "multi_target_strategy='chain'"),
+    ],
+)
+def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
+    monkeypatch.setattr(SetFitClassifier, "_train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(error, match=message):
+        make(tiny_model, **params).fit(["a", "b", "c", "d"], [0, 0, 1, 1])
+
+
+def test_unfitted_predict_says_fit_first(tiny_model):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        make(tiny_model).predict(["a"])
