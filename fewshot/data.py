@@ -150,7 +150,7 @@ def sample_per_class(X, y, n: int, *, random_state=None):
         members = np.flatnonzero(y == label)
         if len(members) < n:
             raise ValueError(
-                f"class {label!r} has {len(members)} examples, fewer than the {n} per class asked for."
+                f"class {label.item()!r} has {len(members)} examples, fewer than the {n} per class asked for."
             )
         chosen.append(rng.choice(members, size=n, replace=False))
     chosen = rng.permutation(np.concatenate(chosen))

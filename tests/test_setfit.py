@@ -207,3 +207,23 @@ def test_unfitted_predict_says_fit_first(tiny_model):
 
     with pytest.raises(NotFittedError):
         make(tiny_model).predict(["a"])
+
+
+def test_local_model_makes_no_network_call(tiny_model, few, monkeypatch):
+    """setfit issue #495: loading a local folder must not touch the network."""
+    import socket
+
+    from fewshot import clear_model_cache
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    clear_model_cache()
+    X, y = few
+    clf = make(tiny_model, n_iterations=1).fit(X, y)
+    assert clf.predict(X[:2]).shape == (2,)
