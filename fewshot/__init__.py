@@ -2,6 +2,7 @@
 
 from ._loading import DEFAULT_MODEL, ModelNotFoundError, clear_model_cache
 from .embedder import DistilEmbedder
+from .probe import ProbeResult, probe_layers
 
 __version__ = "0.1.0"
 
@@ -9,6 +10,8 @@ __all__ = [
     "DEFAULT_MODEL",
     "DistilEmbedder",
     "ModelNotFoundError",
+    "ProbeResult",
     "clear_model_cache",
+    "probe_layers",
     "__version__",
 ]
