@@ -4,7 +4,7 @@ Probes every layer and pooling with a cross-validated LogisticRegression (one fo
 for all of them), prints the table, and saves two pictures: the score per layer and a
 UMAP of the texts at every layer.
 
-    python examples/explore_layers.py [--model ID_OR_FOLDER] [--out-dir DIR]
+    python examples/explore_layers.py [--model ID_OR_FOLDER] [--out-dir DIR] [--method umap]
 
 Without ``--model`` it uses the anchor model when it can be loaded, else the packaged
 all-MiniLM-L6-v2 (as ``make demo`` does). ``docs/layers.png`` in the README was made by
@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model", help="Hugging Face model id or local folder")
     parser.add_argument("--out-dir", default=".", help="folder for probe.png and layers.png")
     parser.add_argument("--dpi", type=int, default=80)
+    parser.add_argument("--method", choices=["umap", "pca", "tsne"], default="umap",
+                        help="2-D projection of the layer pictures")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,7 @@ def main(argv=None) -> None:
     ax.figure.savefig(out_dir / "probe.png", dpi=args.dpi, bbox_inches="tight")
     plt.close(ax.figure)
 
-    fig = plot_layers(data.text, data.target, model=model, random_state=0)
+    fig = plot_layers(data.text, data.target, model=model, method=args.method, random_state=0)
     fig.savefig(out_dir / "layers.png", dpi=args.dpi, bbox_inches="tight")
     plt.close(fig)
     print(f"Saved {out_dir / 'probe.png'} and {out_dir / 'layers.png'}")

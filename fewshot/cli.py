@@ -59,9 +59,7 @@ def _reported(command):
             return command(*args, **kwargs)
         except click.ClickException:
             raise
-        except ModelNotFoundError as exc:
-            raise CommandError(_first_line(exc)) from exc
-        except (ValueError, OSError, ImportError) as exc:
+        except (ModelNotFoundError, ValueError, OSError, ImportError) as exc:
             raise CommandError(_first_line(exc)) from exc
 
     return wrapper
@@ -126,18 +124,23 @@ def _missing(values) -> list[int]:
 
 
 def _rows(positions) -> str:
+    """'1 row of' / '3 rows of', for messages."""
+    return f"{len(positions)} row{'s' if len(positions) != 1 else ''} of"
+
+
+def _which(positions) -> str:
+    """'row 2' / 'rows 2, 4, ...' (1-based), for messages."""
     shown = ", ".join(str(i + 1) for i in positions[:5])
-    return shown + (", ..." if len(positions) > 5 else "")
+    return f"row{'s' if len(positions) != 1 else ''} " + shown + (", ..." if len(positions) > 5 else "")
 
 
 def read_texts(frame, column, path) -> list[str]:
     values = _column(frame, column, path, "--text-col")
-    missing = [i for i in range(len(values)) if values.iloc[i] is None
-               or (isinstance(values.iloc[i], float) and values.iloc[i] != values.iloc[i])]
+    missing = [i for i, flag in enumerate(values.isna().to_numpy()) if flag]  # "" is a text
     if missing:
         raise CommandError(
-            f"{len(missing)} rows of '{path}' have no text in column '{column}' (rows "
-            f"{_rows(missing)}, counting data rows from 1); fill or drop them."
+            f"{_rows(missing)} '{path}' without text in column '{column}' ("
+            f"{_which(missing)}, counting data rows from 1); fill or drop them."
         )
     return [str(v) for v in values.tolist()]
 
@@ -149,8 +152,8 @@ def read_labels(frame, column, path):
     empty = _missing(values)
     if empty:
         raise CommandError(
-            f"{len(empty)} rows of '{path}' have an empty label in column '{column}' (rows "
-            f"{_rows(empty)}, counting data rows from 1); fill or drop them."
+            f"{_rows(empty)} '{path}' with an empty label in column '{column}' ("
+            f"{_which(empty)}, counting data rows from 1); fill or drop them."
         )
     return np.asarray(values.tolist())
 

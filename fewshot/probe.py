@@ -122,6 +122,10 @@ class ProbeResult:
         return plot_probe(self, ax=ax)
 
 
+def _l2_normalize(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
 def _as_embedder(model) -> DistilEmbedder:
     if isinstance(model, DistilEmbedder):
         return clone(model)
@@ -270,7 +274,9 @@ def probe_layers(
         layers=layers, pooling=poolings[0], head=None, combine="concat"
     )
     loaded, spec = embedder._resolve()
-    spec = replace(spec, pooling=poolings)  # every pooling from the same forward pass
+    # Every pooling from the same forward pass. normalize=True must scale each layer's
+    # block on its own, not the concatenation, so it is applied per block below.
+    spec = replace(spec, pooling=poolings, normalize=False)
     show = bool(progress or embedder.progress)
     features = encode(loaded, texts, spec, batch_size=int(embedder.batch_size), progress=show)
 
@@ -282,6 +288,8 @@ def probe_layers(
     with threadpool_limits(limits=1, user_api="blas"):
         for block, (pooling, layer) in enumerate(tqdm(pairs, disable=not show, desc="Probing")):
             columns = features[:, block * width : (block + 1) * width]
+            if embedder.normalize:
+                columns = _l2_normalize(columns)
             fold_scores = cross_val_score(
                 clone(estimator), columns, y, cv=splits, scoring=scoring, n_jobs=n_jobs
             )

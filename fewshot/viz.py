@@ -351,8 +351,8 @@ def plot_layers(
     texts = check_texts(texts, name="texts", allow_empty=False)
     y = _check_labels(y, len(texts))
     embedder = _as_embedder(model, layers=layers, pooling=pooling)
-    if progress:
-        embedder.set_params(progress=True)
+    normalize = bool(embedder.normalize)  # per layer below, not over the concatenation
+    embedder.set_params(normalize=False, progress=bool(progress or embedder.progress))
     features = embedder.fit_transform(texts)  # every layer from one forward pass
     chosen = embedder.layers_
     width = features.shape[1] // len(chosen)
@@ -364,6 +364,8 @@ def plot_layers(
     for i, layer in enumerate(chosen):
         ax = axes.flat[i]
         columns = features[:, i * width : (i + 1) * width]
+        if normalize:
+            columns = columns / np.maximum(np.linalg.norm(columns, axis=1, keepdims=True), 1e-12)
         Z = _project(columns, method, random_state)
         _scatter(ax, Z, y, colours, target_names)
         title = f"layer {layer} (embeddings)" if layer == 0 else f"layer {layer}"

@@ -287,11 +287,11 @@ def test_empty_files_and_empty_labels_fail_with_one_line(tiny_model, tmp_path):
     gaps = tmp_path / "gaps.csv"
     pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "", "y", " "]}).to_csv(gaps, index=False)
     error = one_line_error(run("train", gaps, "--model", tiny_model, "--out", tmp_path / "m"), 1)
-    assert "2 rows of" in error and "empty label in column 'label' (rows 2, 4" in error
+    assert "2 rows of" in error and "with an empty label in column 'label' (rows 2, 4," in error
     nulls = tmp_path / "nulls.jsonl"
     nulls.write_text('{"text": "a", "label": 1}\n{"text": null, "label": 2}\n')
     error = one_line_error(run("embed", nulls, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1)
-    assert "1 rows of" in error and "no text in column 'text' (rows 2," in error
+    assert "1 row of" in error and "without text in column 'text' (row 2," in error
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet at all")
     assert "cannot read" in one_line_error(run("embed", broken, "--out", tmp_path / "e.npy"), 1)

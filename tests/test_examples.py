@@ -28,7 +28,7 @@ def test_quickstart_runs_and_prints_every_layer(tiny_model):
 def test_explore_layers_prints_the_probe_and_saves_both_pictures(tiny_model, tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "explore_layers.py"), "--model", tiny_model,
-         "--out-dir", str(tmp_path), "--dpi", "40"],
+         "--out-dir", str(tmp_path), "--dpi", "40", "--method", "pca"],  # UMAP: test_viz
         capture_output=True,
         text=True,
         timeout=300,

@@ -182,3 +182,22 @@ def test_bad_input_gives_a_clear_error(tiny_model, feedback, kwargs, error, matc
     y = params.pop("y")
     with pytest.raises(error, match=match):
         probe_layers(texts, y, **params)
+
+
+def test_normalize_scales_each_layer_on_its_own(tiny_model, feedback, monkeypatch):
+    import fewshot.probe
+
+    texts, topics = feedback
+    seen = []
+
+    def record(estimator, X, y, **kwargs):
+        seen.append(X)
+        return np.zeros(2)
+
+    monkeypatch.setattr(fewshot.probe, "cross_val_score", record)
+    template = DistilEmbedder(model=tiny_model, normalize=True)
+    probe_layers(texts, topics, model=template, layers=[1, 5], poolings=("mean", "max"), cv=2)
+    assert len(seen) == 4  # (mean, 1), (mean, 5), (max, 1), (max, 5)
+    X = DistilEmbedder(model=tiny_model, layers=5, pooling="max", normalize=True).transform(texts)
+    np.testing.assert_allclose(seen[3], X, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(seen[0], axis=1), 1, atol=1e-5)
