@@ -4,6 +4,7 @@ from ._loading import DEFAULT_MODEL, ModelNotFoundError, clear_model_cache
 from .embedder import DistilEmbedder
 from .sampling import sample_pairs
 from .setfit import SetFitClassifier
+from .probe import ProbeResult, probe_layers
 
 __version__ = "0.1.0"
 
@@ -11,8 +12,10 @@ __all__ = [
     "DEFAULT_MODEL",
     "DistilEmbedder",
     "ModelNotFoundError",
+    "ProbeResult",
     "SetFitClassifier",
     "clear_model_cache",
+    "probe_layers",
     "sample_pairs",
     "__version__",
 ]

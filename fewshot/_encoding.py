@@ -27,10 +27,13 @@ class EncodingSpec:
 
     ``layers`` holds non-negative layer numbers (0 = embedding output) in the
     order their columns appear; ``max_length`` is already capped at the model's limit.
+    ``pooling`` is one method or a tuple of methods: with several, every pooling comes
+    from the same forward pass and the body columns are grouped by pooling first, then
+    by layer (layer probing uses this).
     """
 
     layers: tuple[int, ...]
-    pooling: str = "mean"
+    pooling: str | tuple[str, ...] = "mean"
     combine: str = "concat"
     head: str | None = None
     max_length: int = 512
@@ -38,10 +41,15 @@ class EncodingSpec:
     stride: int = 64
     normalize: bool = False
 
+    @property
+    def poolings(self) -> tuple[str, ...]:
+        return (self.pooling,) if isinstance(self.pooling, str) else tuple(self.pooling)
+
     def n_body_features(self, hidden_size: int) -> int:
         if not self.layers:
             return 0
-        return hidden_size * (len(self.layers) if self.combine == "concat" else 1)
+        per_pooling = hidden_size * (len(self.layers) if self.combine == "concat" else 1)
+        return per_pooling * len(self.poolings)
 
     def n_features(self, loaded: LoadedModel) -> int:
         n_head = len(head_labels(loaded)) if self.head else 0
@@ -50,12 +58,13 @@ class EncodingSpec:
     def feature_names(self, loaded: LoadedModel) -> list[str]:
         names = []
         hidden = range(loaded.hidden_size)
-        if self.layers and self.combine == "concat":
-            for layer in self.layers:
-                names += [f"layer{layer}_{self.pooling}_{j}" for j in hidden]
-        elif self.layers:
-            tag = "+".join(map(str, self.layers))
-            names += [f"layers{tag}_{self.pooling}_{j}" for j in hidden]
+        for pooling in self.poolings if self.layers else ():
+            if self.combine == "concat":
+                for layer in self.layers:
+                    names += [f"layer{layer}_{pooling}_{j}" for j in hidden]
+            else:
+                tag = "+".join(map(str, self.layers))
+                names += [f"layers{tag}_{pooling}_{j}" for j in hidden]
         if self.head:
             names += [f"head_{self.head}_{label}" for label in head_labels(loaded)]
         return names
@@ -139,8 +148,8 @@ def pooled_features(loaded, input_ids, attention_mask, spec: EncodingSpec) -> to
         loaded, input_ids, attention_mask, spec.layers, head=spec.head is not None
     )
     parts = []
-    if spec.layers:
-        pooled = [pool(captured[l].float(), attention_mask, spec.pooling) for l in spec.layers]
+    for pooling in spec.poolings if spec.layers else ():
+        pooled = [pool(captured[l].float(), attention_mask, pooling) for l in spec.layers]
         if spec.combine == "mean":
             parts.append(torch.stack(pooled).mean(dim=0))
         else:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,3 +23,35 @@ def test_quickstart_runs_and_prints_every_layer(tiny_model):
     layers = re.findall(r"^  (\d)[ (].*?(\d\.\d{3}) ± (\d\.\d{3})$", out, flags=re.M)
     assert [int(layer) for layer, _, _ in layers] == list(range(7))
     assert all(0.0 <= float(acc) <= 1.0 for _, acc, _ in layers)
+
+
+def test_explore_layers_prints_the_probe_and_saves_both_pictures(tiny_model, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "explore_layers.py"), "--model", tiny_model,
+         "--out-dir", str(tmp_path), "--dpi", "40", "--method", "pca"],  # UMAP: test_viz
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^best: layer \d, pooling '(mean|cls|max)'", result.stdout, flags=re.M)
+    assert "Use it: DistilEmbedder(model=..., layers=" in result.stdout
+    for name in ("probe.png", "layers.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+COVERED = {"quickstart.py", "explore_layers.py"}  # each has its own test above
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name not in COVERED) or [None],
+)
+def test_every_other_example_runs_on_the_tiny_model(script, tiny_model, tmp_path):
+    if script is None:
+        pytest.skip("every example has its own test")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), "--model", tiny_model],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
