@@ -87,9 +87,11 @@ class LoadedModel:
         None when there is no such identity: a private (fine-tuned) copy, or a folder
         whose files changed after loading (call :func:`clear_model_cache` to reload).
         """
-        if self._fingerprint is None and self.folder is not None:
-            if _file_stats(self.folder) == self.file_stats:
-                self._fingerprint = _hash_files(self.folder, self.file_stats)
+        # Re-checked on every call (a few stat calls): the folder may change under us.
+        if self.folder is None or _file_stats(self.folder) != self.file_stats:
+            return None
+        if self._fingerprint is None:
+            self._fingerprint = _hash_files(self.folder, self.file_stats)
         return self._fingerprint
 
 

@@ -374,12 +374,19 @@ class EmbeddingCache:
         return self.stats()["entries"]
 
 
+_BY_FOLDER: dict[str, EmbeddingCache] = {}
+_BY_FOLDER_LOCK = threading.Lock()
+
+
 def as_cache(cache) -> EmbeddingCache | None:
     """``None``, a folder path or an :class:`EmbeddingCache` -> a cache or None."""
     if cache is None or isinstance(cache, EmbeddingCache):
         return cache
     if isinstance(cache, (str, os.PathLike)):
-        return EmbeddingCache(cache)
+        # One object per folder and process, so its connections are reused across calls.
+        folder = os.path.abspath(os.path.expanduser(os.fspath(cache)))
+        with _BY_FOLDER_LOCK:
+            return _BY_FOLDER.setdefault(folder, EmbeddingCache(folder))
     raise TypeError(
         f"cache must be None, a folder path or a fewshot.EmbeddingCache, got "
         f"{type(cache).__name__}."
