@@ -6,12 +6,17 @@ so tokenising, batching, pooling and caching are shared by every backend.
 
 ONNX models are exported by fewshot itself on first use (``torch.onnx.export``, the
 ``torch.export`` based exporter) and kept under :func:`fewshot_home` in a folder named
-after the model's fingerprint (a hash of its files), the layers it returns and whether
-it returns the head, so an export is reused across processes and can never belong to
-other weights. ``quantize="int8"`` is ONNX Runtime's dynamic quantisation of that
-export: int8 weights for the matrix multiplies, activations quantised on the fly per
-batch. It is the maintained int8 path on CPUs (``torch.ao.quantization`` is deprecated,
-and torchao's int8 kernels target ``torch.compile`` and GPUs).
+after the model's fingerprint (a hash of its files), its depth (the graph returns every
+layer up to the deepest one asked for) and whether it returns the head, so an export is
+reused across processes and calls and can never belong to other weights.
+
+``quantize="int8"`` is ONNX Runtime's dynamic quantisation of that export: int8 weights
+(per output channel) for the weight matrix multiplies, activations quantised on the fly
+per batch, run by ONNX Runtime's int8 CPU kernels (VNNI where the CPU has it). Why this
+path: ``torch.ao.quantization`` (eager dynamic quantisation) is deprecated; its successor
+torchao gets its CPU int8 speed through ``torch.compile`` (a compile per shape and a
+close coupling to the torch version), whereas ONNX Runtime's quantiser and kernels are a
+stable, widely deployed tool that needs nothing beyond the ONNX export we already make.
 """
 
 from __future__ import annotations

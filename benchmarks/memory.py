@@ -1,0 +1,86 @@
+"""Peak memory of DistilEmbedder.transform as the number of texts grows.
+
+The anchor-shaped random DistilBERT (hidden 768; see _common.make_anchor_model), SST-2
+train sentences repeated with a suffix " [copy k]" so that every text is distinct. Each
+measurement runs in a fresh process and reports the peak RSS after loading the model and
+after the transform; the output goes to a new in-memory array or, with ``out=``, to a
+numpy memmap on disk. Run from the repository root:
+
+    python benchmarks/memory.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from _common import ROOT, load_average, load_texts, make_anchor_model, peak_rss_mb
+
+CONFIGS = [  # (layer, number of texts, output)
+    (0, 10_000, "array"),
+    (0, 30_000, "array"),
+    (0, 100_000, "array"),
+    (0, 100_000, "memmap"),
+    (6, 500, "array"),
+    (6, 2_000, "array"),
+]
+
+
+def distinct_texts(n):
+    base, _ = load_texts("sst2", "train")
+    return [f"{base[i % len(base)]} [copy {i // len(base)}]" for i in range(n)]
+
+
+def worker(layer, n, output, path):
+    import numpy as np
+
+    from fewshot import DistilEmbedder
+
+    texts = distinct_texts(n)
+    embedder = DistilEmbedder(model=path, layers=layer).fit()
+    embedder.transform(texts[:8])
+    loaded_rss = peak_rss_mb()
+    with tempfile.TemporaryDirectory() as folder:
+        out = None
+        if output == "memmap":
+            out = np.lib.format.open_memmap(os.path.join(folder, "X.npy"), mode="w+",
+                                            dtype=np.float32, shape=(n, 768))
+        X = embedder.transform(texts, out=out)
+        assert X.shape == (n, 768)
+        del X, out
+    print(json.dumps({"loaded": loaded_rss, "peak": peak_rss_mb()}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        layer, n, output, path = args.worker
+        return worker(int(layer), int(n), output, path)
+    path = make_anchor_model(os.path.join(tempfile.gettempdir(), "fewshot-anchor-random"))
+    print(f"# anchor-shaped random DistilBERT; {load_average()} at start")
+    print()
+    print("| layer | texts | output | output size (MiB) | RSS after load (MiB) | peak RSS (MiB) | growth (MiB) |")
+    print("|---:|---:|---|---:|---:|---:|---:|")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for layer, n, output in CONFIGS:
+        done = subprocess.run([sys.executable, __file__, "--worker", str(layer), str(n), output, path],
+                              capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            print(f"# layer {layer}, {n} texts failed: {done.stderr.strip().splitlines()[-1]}")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        size = n * 768 * 4 / 2**20
+        print(f"| {layer} | {n:,} | {output} | {size:.0f} | {r['loaded']:.0f} | {r['peak']:.0f} | "
+              f"{r['peak'] - r['loaded']:.0f} |", flush=True)
+    print()
+    print(f"# {load_average()} at end")
+
+
+if __name__ == "__main__":
+    main()
