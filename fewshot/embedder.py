@@ -116,7 +116,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         Where the forward pass runs. "onnx" uses ONNX Runtime on the CPU (install
         ``fewshot[onnx]``): fewshot exports the model on first use and keeps the export
         under ``$FEWSHOT_HOME`` (default ``~/.cache/fewshot``), keyed by a hash of the
-        model's files and the layers asked for. Needs ``dtype="float32"``.
+        model's files and the deepest layer asked for. Needs ``dtype="float32"``.
     quantize : {None, "int8"}, default=None
         "int8": ONNX Runtime dynamic quantisation (int8 weights, activations quantised
         per batch) of the ONNX export; needs ``backend="onnx"``. Faster on CPUs, with

@@ -23,11 +23,9 @@ def cosines(a, b):
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
 
-@pytest.fixture(scope="module")
-def reference(tiny_model):
-    from tests.conftest import TEXTS
-
-    return DistilEmbedder(model=tiny_model, layers="all", head="logits").fit_transform(TEXTS)
+@pytest.fixture
+def reference(tiny_model, texts):
+    return DistilEmbedder(model=tiny_model, layers="all", head="logits").fit_transform(texts)
 
 
 def test_onnx_float32_matches_torch(tiny_model, texts, reference):
