@@ -1,9 +1,12 @@
 """The one encoding path: texts -> token windows -> sorted, padded batches -> pooled layers.
 
-Knows nothing of scikit-learn. :func:`encode` streams through the texts in blocks, so
-memory stays bounded however many texts there are; :func:`forward_layers` is the single
-forward pass (also used, with gradients, by SetFit training) that returns every requested
-layer and stops at the deepest one when no head output is needed.
+Knows nothing of scikit-learn. :func:`encode` embeds each distinct text once and streams
+through them in blocks, so memory stays bounded however many texts there are (it can
+write into a caller's array or memmap); :func:`forward_layers` is the single PyTorch
+forward pass (also used, with gradients, by SetFit training) that returns every
+requested layer and stops at the deepest one when no head output is needed. With
+``spec.backend == "onnx"`` the same batches run through ONNX Runtime instead
+(:mod:`fewshot._backends`); pooling and everything around it stay the same.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._backends import onnx_runner, resolve_threads, torch_threads
 from ._loading import LoadedModel
 from .pooling import pool
 
@@ -30,6 +34,9 @@ class EncodingSpec:
     ``pooling`` is one method or a tuple of methods: with several, every pooling comes
     from the same forward pass and the body columns are grouped by pooling first, then
     by layer (layer probing uses this).
+    ``backend`` and ``quantize`` say where the forward runs (they change the vectors
+    slightly, so they belong here and in cache keys); thread counts and batch sizes
+    do not change the vectors and are not part of the spec.
     """
 
     layers: tuple[int, ...]
@@ -40,6 +47,8 @@ class EncodingSpec:
     long_text: str = "truncate"
     stride: int = 64
     normalize: bool = False
+    backend: str = "torch"
+    quantize: str | None = None
 
     @property
     def poolings(self) -> tuple[str, ...]:
@@ -142,11 +151,19 @@ def forward_layers(
     return captured, logits
 
 
-def pooled_features(loaded, input_ids, attention_mask, spec: EncodingSpec) -> torch.Tensor:
-    """Features of one padded batch as float32, before normalisation."""
-    captured, logits = forward_layers(
-        loaded, input_ids, attention_mask, spec.layers, head=spec.head is not None
-    )
+def pooled_features(
+    loaded, input_ids, attention_mask, spec: EncodingSpec, *, outputs=None
+) -> torch.Tensor:
+    """Features of one padded batch as float32, before normalisation.
+
+    ``outputs`` is a ``(hidden states by layer, logits)`` pair already computed by a
+    runner (see :func:`make_runner`); without it the PyTorch forward runs here.
+    """
+    if outputs is None:
+        outputs = forward_layers(
+            loaded, input_ids, attention_mask, spec.layers, head=spec.head is not None
+        )
+    captured, logits = outputs
     parts = []
     for pooling in spec.poolings if spec.layers else ():
         pooled = [pool(captured[l].float(), attention_mask, pooling) for l in spec.layers]
@@ -159,6 +176,77 @@ def pooled_features(loaded, input_ids, attention_mask, spec: EncodingSpec) -> to
     elif spec.head == "proba":
         parts.append(torch.softmax(logits.float(), dim=-1))
     return torch.cat(parts, dim=-1)
+
+
+def make_runner(loaded: LoadedModel, spec: EncodingSpec, n_threads=None):
+    """The forward function for ``spec.backend``: ``(ids, mask) -> (hidden by layer, logits)``.
+
+    Runs without gradients with ``n_threads`` intra-op threads (default:
+    ``torch.get_num_threads()``, which joblib limits inside its workers).
+    """
+    threads = resolve_threads(n_threads)
+    head = spec.head is not None
+    if spec.backend == "onnx":
+        return onnx_runner(loaded, spec.layers, head, spec.quantize, threads)
+    if spec.quantize is not None:
+        raise ValueError(
+            f"quantize={spec.quantize!r} runs through ONNX Runtime; use backend='onnx'."
+        )
+
+    def run(input_ids, attention_mask):
+        with torch.inference_mode(), loaded.lock, torch_threads(threads):
+            return forward_layers(loaded, input_ids, attention_mask, spec.layers, head=head)
+
+    return run
+
+
+def unique_texts(texts: list[str]):
+    """Distinct texts in first-seen order, the row of each one's first occurrence, and
+    for every row the index of its text among the distinct ones.
+
+    Examples
+    --------
+    >>> unique_texts(["a", "b", "a"])
+    (['a', 'b'], array([0, 1]), array([0, 1, 0]))
+    """
+    index: dict[str, int] = {}
+    inverse = np.fromiter(
+        (index.setdefault(text, len(index)) for text in texts), dtype=np.intp, count=len(texts)
+    )
+    first = np.full(len(index), -1, dtype=np.intp)
+    # Reversed assignment leaves the smallest row of each text in ``first``.
+    first[inverse[::-1]] = np.arange(len(texts) - 1, -1, -1, dtype=np.intp)
+    return list(index), first, inverse
+
+
+def check_out(out, n_texts: int, n_features: int) -> np.ndarray:
+    """A float32 array to write features into: ``out`` after checks, or a new one."""
+    if out is None:
+        return np.empty((n_texts, n_features), dtype=np.float32)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(
+            f"out must be a numpy array or numpy.memmap, got {type(out).__name__}."
+        )
+    if out.shape != (n_texts, n_features) or out.dtype != np.float32:
+        raise ValueError(
+            f"out has shape {out.shape} and dtype {out.dtype}, but these texts need a "
+            f"float32 array of shape {(n_texts, n_features)}; create it with "
+            f"np.empty({(n_texts, n_features)}, dtype=np.float32) or "
+            "np.lib.format.open_memmap(path, mode='w+', dtype=np.float32, shape=...)."
+        )
+    if not out.flags.writeable:
+        raise ValueError("out is read-only; pass a writeable array or memmap (mode='w+').")
+    return out
+
+
+def copy_duplicate_rows(out: np.ndarray, first: np.ndarray, inverse: np.ndarray,
+                        chunk: int = 4096) -> None:
+    """Fill each repeated text's row from the row of its first occurrence."""
+    source = first[inverse]
+    repeated = np.flatnonzero(source != np.arange(len(inverse)))
+    for start in range(0, len(repeated), chunk):  # bounded temporaries for memmaps
+        rows = repeated[start : start + chunk]
+        out[rows] = out[source[rows]]
 
 
 def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
@@ -215,56 +303,70 @@ def encode(
     progress: bool = False,
     out: np.ndarray | None = None,
     block_size: int | None = None,
+    n_threads: int | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` and return a ``(len(texts), n_features)`` float32 array in input order.
 
-    Texts are handled in blocks of ``block_size``; inside a block the windows are sorted
-    by length and padded per batch, so short texts are not padded to the longest one.
+    Each distinct text is embedded once; repeats get a copy of its row. Texts are
+    handled in blocks of ``block_size``; inside a block the windows are sorted by length
+    and padded per batch, so short texts are not padded to the longest one. ``out``
+    (an array or ``numpy.memmap`` of the right shape, float32) receives the rows
+    instead of a new array, so only one block is ever held in memory besides it.
     """
+    n_features = spec.n_features(loaded)
+    out = check_out(out, len(texts), n_features)
+    if not texts:
+        return out
+    unique, first, inverse = unique_texts(texts)
+    run = make_runner(loaded, spec, n_threads)
+    _encode_rows(loaded, unique, first, spec, out, run, batch_size, progress, block_size)
+    if len(unique) < len(texts):
+        copy_duplicate_rows(out, first, inverse)
+    return out
+
+
+def _encode_rows(loaded, texts, rows, spec, out, run, batch_size, progress, block_size):
+    """Write the features of ``texts[i]`` to ``out[rows[i]]``."""
     from tqdm.auto import tqdm
 
     n_texts = len(texts)
     n_features = spec.n_features(loaded)
     n_body = spec.n_body_features(loaded.hidden_size)
-    if out is None:
-        out = np.empty((n_texts, n_features), dtype=np.float32)
-    if n_texts == 0:
-        return out
     pad_id = loaded.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = 0
     block_size = block_size or max(64 * batch_size, 2048)
+    chunk = spec.long_text == "chunk"
 
     with tqdm(total=n_texts, disable=not progress, unit="text", desc="Embedding") as bar:
         for start in range(0, n_texts, block_size):
             block = texts[start : start + block_size]
+            block_rows = rows[start : start + len(block)]
             ids, owner = tokenize(loaded.tokenizer, block, spec)
             # Longest first: a batch that does not fit fails at once, not at the end.
             order = sorted(range(len(ids)), key=lambda j: -len(ids[j]))
-            chunk = spec.long_text == "chunk"
             if chunk:
                 sums = np.zeros((len(block), n_features), dtype=np.float64)
                 weights = np.zeros(len(block), dtype=np.float64)
             for b in range(0, len(order), batch_size):
                 batch = order[b : b + batch_size]
                 input_ids, mask = _pad([ids[j] for j in batch], pad_id, loaded.device)
-                with torch.inference_mode(), loaded.lock:
-                    features = pooled_features(loaded, input_ids, mask, spec)
+                outputs = run(input_ids, mask)
+                with torch.inference_mode():
+                    features = pooled_features(loaded, input_ids, mask, spec, outputs=outputs)
                 features = features.cpu().numpy()
                 if chunk:
                     n_tokens = mask.sum(dim=1).cpu().numpy().astype(np.float64)
-                    rows = np.asarray([owner[j] for j in batch])
-                    np.add.at(sums, rows, features * n_tokens[:, None])
-                    np.add.at(weights, rows, n_tokens)
+                    owners = np.asarray([owner[j] for j in batch])
+                    np.add.at(sums, owners, features * n_tokens[:, None])
+                    np.add.at(weights, owners, n_tokens)
                 else:
-                    rows = start + np.asarray(batch)
                     if spec.normalize:
                         _normalize_rows(features, n_body)
-                    out[rows] = features
+                    out[block_rows[np.asarray(batch)]] = features
             if chunk:
                 block_out = (sums / weights[:, None]).astype(np.float32)
                 if spec.normalize:
                     _normalize_rows(block_out, n_body)
-                out[start : start + len(block)] = block_out
+                out[block_rows] = block_out
             bar.update(len(block))
-    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import os
 import socket
 import threading
@@ -50,6 +51,11 @@ class LoadedModel:
     has_head: bool
     # Hooks on a shared model are not re-entrant: one forward at a time.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The folder the weights came from and its files' (size, mtime) at load time; None
+    # for a private copy (fine-tuned weights have no identity on disk).
+    folder: str | None = field(default=None, repr=False)
+    file_stats: dict | None = field(default=None, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)
 
     @property
     def config(self):
@@ -72,6 +78,21 @@ class LoadedModel:
     def max_length(self) -> int:
         """Longest token sequence (special tokens included) the model accepts."""
         return model_max_length(self.tokenizer, self.config)
+
+    def fingerprint(self) -> str | None:
+        """A hash of the files the model was loaded from (weights, config, tokenizer).
+
+        Identifies the weights actually in memory, so caches keyed on it cannot serve
+        vectors of another model, another revision, or a folder overwritten in place.
+        None when there is no such identity: a private (fine-tuned) copy, or a folder
+        whose files changed after loading (call :func:`clear_model_cache` to reload).
+        """
+        # Re-checked on every call (a few stat calls): the folder may change under us.
+        if self.folder is None or _file_stats(self.folder) != self.file_stats:
+            return None
+        if self._fingerprint is None:
+            self._fingerprint = _hash_files(self.folder, self.file_stats)
+        return self._fingerprint
 
 
 _CACHE: dict[tuple, LoadedModel] = {}
@@ -221,6 +242,44 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+# Files that decide the vectors: weights, config and tokenizer. READMEs and other
+# formats' weights (onnx/, pytorch_model.bin) are left out so hashing stays cheap.
+_IDENTITY_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
+
+
+def _file_stats(folder: str) -> dict:
+    stats = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file() and entry.name.endswith(_IDENTITY_SUFFIXES):
+                info = entry.stat()
+                stats[entry.name] = (info.st_size, info.st_mtime_ns)
+    return stats
+
+
+def _hash_files(folder: str, stats: dict) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(stats):
+        digest.update(name.encode() + b"\0")
+        with open(os.path.join(folder, name), "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _model_folder(name: str, revision) -> str | None:
+    """The folder holding the model's files: the local folder, or the hub cache snapshot."""
+    if _is_local(name):
+        return os.path.realpath(os.path.expanduser(name))
+    try:
+        from transformers.utils import cached_file
+
+        config = cached_file(name, "config.json", revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - no identity just means no caching
+        return None
+    return os.path.dirname(os.path.realpath(config)) if config else None
+
+
 def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
     from transformers import (
         AutoConfig,
@@ -243,6 +302,7 @@ def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
         model = _from_pretrained(factory, name, use_safetensors=True, dtype=dtype, **common)
     model.eval().to(device)
     body = model.base_model if has_head else model
+    folder = _model_folder(name, revision)
     return LoadedModel(
         name=name,
         tokenizer=tokenizer,
@@ -252,6 +312,8 @@ def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
         device=device,
         dtype=dtype,
         has_head=has_head,
+        folder=folder,
+        file_stats=_file_stats(folder) if folder else None,
     )
 
 

@@ -7,9 +7,11 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ._backends import BACKENDS, QUANTIZE, check_onnx_installed
 from ._encoding import COMBINE, HEAD_OUTPUTS, LONG_TEXT, EncodingSpec, encode, head_labels
 from ._loading import DEFAULT_MODEL, get_model, resolve_device, resolve_dtype
 from ._validation import check_texts
+from .cache import as_cache, cached_encode
 from .pooling import POOLINGS
 
 
@@ -110,6 +112,24 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         Weights and activations; features are returned as float32 either way.
     normalize : bool, default=False
         L2-normalise the hidden-state features of each text (head columns untouched).
+    backend : {"torch", "onnx"}, default="torch"
+        Where the forward pass runs. "onnx" uses ONNX Runtime on the CPU (install
+        ``fewshot[onnx]``): fewshot exports the model on first use and keeps the export
+        under ``$FEWSHOT_HOME`` (default ``~/.cache/fewshot``), keyed by a hash of the
+        model's files and the deepest layer asked for. Needs ``dtype="float32"``.
+    quantize : {None, "int8"}, default=None
+        "int8": ONNX Runtime dynamic quantisation (int8 weights, activations quantised
+        per batch) of the ONNX export; needs ``backend="onnx"``. Faster on CPUs, with
+        vectors close to but not equal to float32 ones.
+    n_threads : int, optional
+        Intra-op threads of the forward pass; default ``torch.get_num_threads()``,
+        which joblib already limits inside parallel workers (``GridSearchCV(n_jobs=2)``),
+        so parallel searches do not oversubscribe the CPU.
+    cache : None, str, path-like or EmbeddingCache, default=None
+        Folder (or :class:`~fewshot.EmbeddingCache`) for an on-disk embedding cache.
+        Vectors are keyed by the text, a hash of the model's files and every setting that
+        changes them, so a changed setting or model can never get stale vectors; only
+        texts not yet cached reach the model. Safe to share between processes.
     progress : bool, default=False
         Show a tqdm progress bar.
     trust_remote_code : bool, default=False
@@ -169,6 +189,10 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         device="auto",
         dtype="float32",
         normalize=False,
+        backend="torch",
+        quantize=None,
+        n_threads=None,
+        cache=None,
         progress=False,
         trust_remote_code=False,
     ):
@@ -185,6 +209,10 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.normalize = normalize
+        self.backend = backend
+        self.quantize = quantize
+        self.n_threads = n_threads
+        self.cache = cache
         self.progress = progress
         self.trust_remote_code = trust_remote_code
 
@@ -209,12 +237,35 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         if isinstance(self.layers, (list, tuple)) and len(self.layers) == 0 and self.head is None:
             raise ValueError("layers=[] and head=None ask for no features; request a layer or a head.")
         resolve_dtype(self.dtype, resolve_device(self.device))
+        _check_choice("backend", self.backend, BACKENDS)
+        _check_choice("quantize", self.quantize, QUANTIZE)
+        if self.n_threads is not None:
+            _check_int("n_threads", self.n_threads, 1)
+        as_cache(self.cache)
+        if self.quantize is not None and self.backend != "onnx":
+            raise ValueError(
+                f"quantize={self.quantize!r} is ONNX Runtime's dynamic quantisation; use "
+                f"backend='onnx', quantize={self.quantize!r} (pip install 'fewshot[onnx]')."
+            )
+        if self.backend == "onnx":
+            if resolve_dtype(self.dtype, None) != resolve_dtype("float32", None):
+                raise ValueError(
+                    f"backend='onnx' runs float32 weights, but dtype={self.dtype!r}; use "
+                    "dtype='float32' (quantize='int8' for a smaller, faster model)."
+                )
+            if self.device != "auto" and resolve_device(self.device).type != "cpu":
+                raise ValueError(
+                    f"backend='onnx' runs on the CPU, but device={self.device!r}; use "
+                    "device='cpu' or 'auto', or backend='torch' on the GPU."
+                )
+            check_onnx_installed()
 
     def _load(self):
         return get_model(
             self.model,
             revision=self.revision,
-            device=self.device,
+            # ONNX Runtime runs on the CPU; export from weights that live there too.
+            device="cpu" if self.backend == "onnx" else self.device,
             dtype=self.dtype,
             trust_remote_code=self.trust_remote_code,
         )
@@ -249,6 +300,8 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
             long_text=self.long_text,
             stride=int(self.stride),
             normalize=bool(self.normalize),
+            backend=self.backend,
+            quantize=self.quantize,
         )
         return loaded, spec
 
@@ -277,23 +330,36 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         self.head_labels_ = head_labels(loaded) if loaded.has_head else []
         return self
 
-    def transform(self, X):
+    def transform(self, X, out=None):
         """Embed texts.
+
+        Repeated texts are embedded once; with ``cache`` set only texts not in the
+        cache reach the model.
 
         Parameters
         ----------
         X : list, tuple, 1-D array, pandas Series or one-column DataFrame of str
+        out : ndarray or numpy.memmap of shape (n_samples, n_features_out_), optional
+            float32 array to write the features into (and return), for instance a
+            memmap from ``np.lib.format.open_memmap`` when the output is larger than
+            memory: texts stream through the model in blocks either way.
 
         Returns
         -------
         ndarray of shape (n_samples, n_features_out_), float32, C-contiguous
-            Rows in input order.
+            Rows in input order; ``out`` itself when given.
         """
         texts = check_texts(X)
         loaded, spec = self._resolve()
-        return encode(
-            loaded, texts, spec, batch_size=int(self.batch_size), progress=bool(self.progress)
-        )
+        options = {
+            "batch_size": int(self.batch_size),
+            "progress": bool(self.progress),
+            "n_threads": self.n_threads,
+        }
+        cache = as_cache(self.cache)
+        if cache is None:
+            return encode(loaded, texts, spec, out=out, **options)
+        return cached_encode(cache, loaded, texts, spec, out=out, **options)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit (validate) and embed ``X``; same result as ``fit(X).transform(X)``."""

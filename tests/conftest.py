@@ -1,9 +1,12 @@
 import os
+import tempfile
 
 import pytest
 
 # Tests never touch the network: a model that is not local must fail fast, not retry.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# ONNX exports go to a throwaway folder, not the user's ~/.cache/fewshot.
+os.environ.setdefault("FEWSHOT_HOME", tempfile.mkdtemp(prefix="fewshot-test-home-"))
 
 from fewshot.testing import make_tiny_distilbert  # noqa: E402
 
