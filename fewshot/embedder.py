@@ -61,6 +61,11 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}.")
 
 
+def _check_model_name(model):
+    if not isinstance(model, str) or not model:
+        raise TypeError(f"model must be a Hugging Face model id or a folder path (str), got {model!r}.")
+
+
 def _check_int(name, value, minimum):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
@@ -220,10 +225,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         """Checks that need no model, so typos fail before any download."""
-        if not isinstance(self.model, str) or not self.model:
-            raise TypeError(
-                f"model must be a Hugging Face model id or a folder path (str), got {self.model!r}."
-            )
+        _check_model_name(self.model)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("combine", self.combine, COMBINE)
         _check_choice("head", self.head, (None,) + HEAD_OUTPUTS)

@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._encoding import EncodingSpec, _pad, encode, forward_layers, tokenize
 from ._loading import DEFAULT_MODEL, LoadedModel, get_model, quiet_transformers, resolve_device
 from ._validation import check_texts
-from .embedder import _check_choice, _check_int, resolve_layers
+from .embedder import _check_choice, _check_int, _check_model_name, resolve_layers
 from .pooling import POOLINGS, pool
 from .sampling import SAMPLING, sample_pairs
 
@@ -274,8 +274,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     # -- checks -------------------------------------------------------------------------
 
     def _check_params(self):
-        if not isinstance(self.model, str) or not self.model:
-            raise TypeError(f"model must be a Hugging Face model id or a folder path (str), got {self.model!r}.")
+        _check_model_name(self.model)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("sampling", self.sampling, SAMPLING)
         _check_choice("multi_target_strategy", self.multi_target_strategy, (None,) + MULTI_TARGET)
