@@ -429,7 +429,7 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
             clf = SetFitClassifier(**params).fit(texts, y)
             clf.save(str(folder / "setfit"))
         else:
-            import joblib
+            import skops.io
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import Pipeline
 
@@ -441,7 +441,8 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
                 ("classify", LogisticRegression(max_iter=1000)),
             ]).fit(texts, y)
             clf.set_params(embed__progress=False)  # the saved model stays quiet
-            joblib.dump(clf, folder / "pipeline.joblib")
+            # skops, not pickle: loading a model folder must not run arbitrary code.
+            skops.io.dump(clf, folder / "pipeline.skops")
         meta["classes"] = [c.item() if hasattr(c, "item") else c for c in clf.classes_]
         (folder / MODEL_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     kind = "SetFit" if setfit else "linear probe"
@@ -468,9 +469,14 @@ def load_model_folder(folder):
 
             clf = SetFitClassifier.load(str(folder / "setfit"))
         elif kind == "pipeline":
-            import joblib
+            import skops.io
 
-            clf = joblib.load(folder / "pipeline.joblib")
+            file = folder / "pipeline.skops"
+            untrusted = skops.io.get_untrusted_types(file=file)
+            foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "fewshot."))]
+            if foreign:
+                raise ValueError(f"it holds types outside scikit-learn, numpy and fewshot: {foreign}")
+            clf = skops.io.load(file, trusted=untrusted)
         else:
             raise ValueError(f"unknown model kind {kind!r}")
     except Exception as exc:  # unpickling and loading raise many types

@@ -7,7 +7,6 @@ import sys
 import types
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,8 +99,8 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     assert meta["kind"] == "pipeline" and meta["model"] == os.path.abspath(tiny_model)
     assert meta["classes"] == ["billing", "delivery", "product", "service"]
     # The saved pipeline holds parameters and the linear head, no encoder weights.
-    assert (tmp_path / "clf" / "pipeline.joblib").stat().st_size < 20_000
-    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == [MODEL_META, "pipeline.joblib"]
+    assert (tmp_path / "clf" / "pipeline.skops").stat().st_size < 50_000
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == [MODEL_META, "pipeline.skops"]
 
     monkeypatch.chdir(ROOT)  # predict reloads the encoder by its absolute path
     out = tmp_path / "predictions.csv"
@@ -111,7 +110,10 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     assert list(predictions.columns) == ["label"] + [f"proba_{c}" for c in meta["classes"]]
     assert len(predictions) == 40
     np.testing.assert_allclose(predictions.filter(like="proba_").sum(axis=1), 1, atol=1e-5)
-    pipeline = joblib.load(tmp_path / "clf" / "pipeline.joblib")
+    import skops.io
+
+    file = tmp_path / "clf" / "pipeline.skops"
+    pipeline = skops.io.load(file, trusted=skops.io.get_untrusted_types(file=file))
     texts = frame["text"].tolist()
     assert predictions["label"].tolist() == pipeline.predict(texts).tolist()  # same order
     np.testing.assert_allclose(predictions.filter(like="proba_").to_numpy(),
@@ -303,7 +305,7 @@ def test_unreadable_model_folders_fail_with_one_line(tiny_model, files, tmp_path
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
     assert "not a readable fewshot model folder" in error
     (folder / MODEL_META).write_text(json.dumps({"kind": "pipeline"}))
-    (folder / "pipeline.joblib").write_bytes(b"garbage")
+    (folder / "pipeline.skops").write_bytes(b"garbage")
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
     assert "cannot load the model" in error
     error = one_line_error(run("embed", files[".csv"], "--model", str(tmp_path / "no-such-model"),
