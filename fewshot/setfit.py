@@ -33,7 +33,14 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._encoding import EncodingSpec, _pad, encode, forward_layers, tokenize
-from ._loading import DEFAULT_MODEL, LoadedModel, get_model, quiet_transformers, resolve_device
+from ._loading import (
+    DEFAULT_MODEL,
+    LoadedModel,
+    _find_blocks,
+    get_model,
+    quiet_transformers,
+    resolve_device,
+)
 from ._validation import check_texts
 from .embedder import _check_choice, _check_int, _check_model_name, resolve_layers
 from .pooling import POOLINGS, pool
@@ -52,8 +59,7 @@ MULTI_TARGET = ("one-vs-rest", "multi-output", "classifier-chain")
 def _trainable_body(pretrained: LoadedModel, layer: int) -> LoadedModel:
     """A private copy of the encoder with the blocks above ``layer`` removed."""
     body = copy.deepcopy(pretrained.body).float()
-    blocks = next(m for m in body.modules() if isinstance(m, torch.nn.ModuleList)
-                  and len(m) == pretrained.n_layers)
+    blocks = _find_blocks(body, body.config)
     del blocks[layer:]
     body.config.num_hidden_layers = layer
     return LoadedModel(
@@ -92,8 +98,6 @@ def _write_body(body: LoadedModel, folder: Path, *, pooling: str, max_length: in
 
 def _read_body(folder: Path, device) -> LoadedModel:
     from transformers import AutoModel, AutoTokenizer
-
-    from ._loading import _find_blocks
 
     with quiet_transformers():
         model = AutoModel.from_pretrained(folder, use_safetensors=True)
