@@ -299,7 +299,7 @@ def embed_dataset(
     *,
     text_column="text",
     output_column="embedding",
-    batch_size=256,
+    batch_size=512,
     concurrency=1,
     num_cpus=1,
     num_gpus=0,
@@ -325,11 +325,12 @@ def embed_dataset(
     text_column : str, default="text"
     output_column : str, default="embedding"
         New column: one fixed-size list of float32 per row (``transform``'s row).
-    batch_size : int, default=256
+    batch_size : int, default=512
         Rows per batch that Ray hands to an actor (``map_batches``' ``batch_size``; a
         Ray task takes one or more such batches). Independent of the embedder's own
-        ``batch_size`` (texts per forward pass): a batch of 256 rows runs 8 forward
-        passes of 32.
+        ``batch_size`` (texts per forward pass): a batch of 512 rows runs 16 forward
+        passes of 32. Texts are sorted by length within a batch, so batches of several
+        hundred rows waste less on padding (``benchmarks/scale.py``).
     concurrency : int or (int, int), default=1
         Actors in the pool, or a (min, max) pair for a pool that Ray scales.
     num_cpus : float, default=1
@@ -390,7 +391,7 @@ def predict_dataset(
     text_column="text",
     prediction_column="prediction",
     proba_column="probabilities",
-    batch_size=256,
+    batch_size=512,
     concurrency=1,
     num_cpus=1,
     num_gpus=0,
