@@ -63,6 +63,7 @@ class _BatchWorker:
             torch.set_num_threads(num_threads)
         # One copy of the estimator in the object store; each actor fetches it once here.
         self.estimator = ray.get(estimator_ref)
+        self.featurize, self.head = _split_head(self.estimator) if task == "predict" else (None, None)
         self.task = task
         self.text_column = text_column
         self.columns = columns
@@ -79,11 +80,13 @@ class _BatchWorker:
 
     def _run(self, texts):
         if self.task == "embed":
-            outputs = {self.columns["output"]: self.estimator.transform(texts)}
+            outputs = {self.columns["output_column"]: self.estimator.transform(texts)}
         else:
-            outputs = {self.columns["prediction"]: self.estimator.predict(texts)}
-            if self.columns.get("proba") is not None:
-                outputs[self.columns["proba"]] = self.estimator.predict_proba(texts)
+            # predict and predict_proba share one forward pass through the encoder.
+            features = self.featurize(texts) if self.featurize is not None else texts
+            outputs = {self.columns["prediction_column"]: self.head.predict(features)}
+            if "proba_column" in self.columns:
+                outputs[self.columns["proba_column"]] = self.head.predict_proba(features)
         for name, values in outputs.items():
             if hasattr(values, "toarray"):  # a sparse matrix
                 values = values.toarray()
@@ -135,6 +138,21 @@ class _BatchWorker:
         if self.on_error == "null":
             table = table.append_column(self.error_column, pa.array(errors, type=pa.string()))
         return table
+
+
+def _split_head(estimator):
+    """``(featurize, head)`` of a classifier, so that ``predict`` and ``predict_proba``
+    of one batch embed its texts once; ``featurize`` is None when the estimator cannot be
+    split (it then gets the texts directly)."""
+    from sklearn.pipeline import Pipeline
+
+    from .setfit import SetFitClassifier
+
+    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+        return estimator[:-1].transform, estimator[-1]
+    if isinstance(estimator, SetFitClassifier):
+        return estimator.transform, estimator.head_
+    return None, estimator
 
 
 def _column(values, good, kind=None):
@@ -253,8 +271,31 @@ def _check_schema(ds, text_column, id_column, outputs):
         )
 
 
-def _map(ray, ds, estimator, *, task, columns, text_column, on_error, error_column, id_column,
-         batch_size, concurrency, num_cpus, num_gpus, max_restarts, max_task_retries, ray_remote_args):
+def _check_fitted(estimator):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError as error:
+        raise NotFittedError(
+            f"predict_dataset needs a fitted estimator; call {type(estimator).__name__}.fit(texts, "
+            "labels) first."
+        ) from error
+    except TypeError:  # not a scikit-learn estimator: trust it
+        pass
+
+
+def _apply(ds, estimator, *, task, columns, text_column, on_error, error_column, id_column,
+           batch_size, concurrency, num_cpus, num_gpus, max_restarts, max_task_retries, ray_remote_args):
+    """Check every argument, then add the output columns with a pool of ``_BatchWorker`` actors."""
+    ray = _check(ds, estimator, "transform" if task == "embed" else "predict", columns=columns,
+                 text_column=text_column, on_error=on_error, error_column=error_column,
+                 id_column=id_column, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
+                 num_gpus=num_gpus, max_restarts=max_restarts, max_task_retries=max_task_retries,
+                 ray_remote_args=ray_remote_args)
+    if task == "predict":
+        _check_fitted(estimator)
     # One copy of the estimator in the object store, whatever the number of actors and
     # batches. It stays there as long as the returned Dataset exists.
     estimator_ref = ray.put(estimator)
@@ -372,16 +413,11 @@ def embed_dataset(
     >>> ds = embed_dataset(ds, DistilEmbedder(layers=4), concurrency=4)  # doctest: +SKIP
     >>> ds.write_parquet("embedded/")                      # doctest: +SKIP
     """
-    columns = {"output_column": output_column}
-    ray = _check(ds, embedder, "transform", columns=columns, text_column=text_column, on_error=on_error,
-                 error_column=error_column, id_column=id_column, batch_size=batch_size,
-                 concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                 max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
-    return _map(ray, ds, embedder, task="embed", columns={"output": output_column},
-                text_column=text_column, on_error=on_error, error_column=error_column,
-                id_column=id_column, batch_size=batch_size, concurrency=concurrency,
-                num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
+    return _apply(ds, embedder, task="embed", columns={"output_column": output_column},
+                  text_column=text_column, on_error=on_error, error_column=error_column,
+                  id_column=id_column, batch_size=batch_size, concurrency=concurrency,
+                  num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
+                  max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
 
 
 def predict_dataset(
@@ -431,30 +467,11 @@ max_restarts, max_task_retries, ray_remote_args
     >>> scored = predict_dataset(ds, fitted_classifier, concurrency=4)  # doctest: +SKIP
     >>> scored.write_parquet("scored/")                                  # doctest: +SKIP
     """
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    if proba_column is not None and not callable(getattr(estimator, "predict_proba", None)):
-        proba_column = None
     columns = {"prediction_column": prediction_column}
-    if proba_column is not None:
+    if proba_column is not None and callable(getattr(estimator, "predict_proba", None)):
         columns["proba_column"] = proba_column
-    ray = _check(ds, estimator, "predict", columns=columns, text_column=text_column, on_error=on_error,
-                 error_column=error_column, id_column=id_column, batch_size=batch_size,
-                 concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                 max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError as error:
-        raise NotFittedError(
-            f"predict_dataset needs a fitted estimator; call {type(estimator).__name__}.fit(texts, "
-            "labels) first."
-        ) from error
-    except TypeError:  # not a scikit-learn estimator: trust it
-        pass
-    return _map(ray, ds, estimator, task="predict",
-                columns={"prediction": prediction_column, "proba": proba_column},
-                text_column=text_column, on_error=on_error, error_column=error_column,
-                id_column=id_column, batch_size=batch_size, concurrency=concurrency,
-                num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
+    return _apply(ds, estimator, task="predict", columns=columns,
+                  text_column=text_column, on_error=on_error, error_column=error_column,
+                  id_column=id_column, batch_size=batch_size, concurrency=concurrency,
+                  num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
+                  max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
