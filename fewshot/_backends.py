@@ -29,11 +29,16 @@ import os
 import tempfile
 import threading
 import warnings
+import weakref
 
 import numpy as np
 import torch
 
+from ._forward import capture_layers
 from ._loading import LoadedModel, quiet_transformers
+from ._optional import require
+
+__all__ = ["BACKENDS", "QUANTIZE", "check_onnx_installed", "clear_sessions", "export_folder", "fewshot_home", "onnx_file", "onnx_runner", "resolve_threads", "torch_threads"]
 
 BACKENDS = ("torch", "onnx")
 QUANTIZE = (None, "int8")
@@ -71,18 +76,10 @@ def torch_threads(n_threads: int):
 
 def check_onnx_installed() -> None:
     """Raise an ImportError naming the extra to install if ONNX Runtime is missing."""
-    missing = []
-    for module in ("onnxruntime", "onnx", "onnxscript"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        raise ImportError(
-            f"backend='onnx' and quantize='int8' need {', '.join(missing)}, which "
-            "is not installed. Install the extra: pip install 'fewshot[onnx]' "
-            "(or use backend='torch', quantize=None)."
-        )
+    require(
+        "onnxruntime", "onnx", "onnxscript", extra="onnx",
+        feature="backend='onnx' (and quantize='int8'; or use backend='torch')",
+    )
 
 
 # -- export -----------------------------------------------------------------------
@@ -110,8 +107,9 @@ def _only_first_blocks(loaded: LoadedModel, depth: int):
 class _LayerOutputs(torch.nn.Module):
     """The model as one function: token ids and mask -> chosen hidden states (+ logits).
 
-    Layers are captured with hooks, as in the PyTorch path (``output_hidden_states``
-    would make transformers install its own recording hooks on the truncated model).
+    The same hook-based capture as the PyTorch path (:func:`fewshot._forward.capture_layers`);
+    ``output_hidden_states`` would make transformers install its own recording hooks on
+    the truncated model.
     """
 
     def __init__(self, network, blocks, layers, head):
@@ -122,28 +120,9 @@ class _LayerOutputs(torch.nn.Module):
         self.head = head
 
     def forward(self, input_ids, attention_mask):
-        captured = {}
-        handles = []
-        if 0 in self.layers:
-            def grab_input(module, args, kwargs):
-                captured[0] = args[0] if args else next(
-                    v for v in kwargs.values() if torch.is_tensor(v)
-                )
-
-            handles.append(self.blocks[0].register_forward_pre_hook(grab_input, with_kwargs=True))
-        for layer in self.layers:
-            if layer == 0:
-                continue
-
-            def grab_output(module, args, output, layer=layer):
-                captured[layer] = output[0] if isinstance(output, (tuple, list)) else output
-
-            handles.append(self.blocks[layer - 1].register_forward_hook(grab_output))
-        try:
-            output = self.network(input_ids=input_ids, attention_mask=attention_mask)
-        finally:
-            for handle in handles:
-                handle.remove()
+        captured, output = capture_layers(
+            self.network, self.blocks, input_ids, attention_mask, self.layers, stop_early=False
+        )
         results = tuple(captured[layer] for layer in self.layers)
         if self.head:
             results += (output.logits,)
@@ -223,7 +202,7 @@ def export_folder(loaded: LoadedModel, layers, head: bool) -> str:
     fingerprint = loaded.fingerprint()
     if fingerprint is None:
         # A fine-tuned copy has no identity on disk: export for this process only.
-        return _private_folder(id(loaded.model))
+        return _private_folder(loaded.model)
     identity = {
         "format": _EXPORT_FORMAT,
         "model": fingerprint,
@@ -235,13 +214,15 @@ def export_folder(loaded: LoadedModel, layers, head: bool) -> str:
     return os.path.join(fewshot_home(), "onnx", name)
 
 
-_PRIVATE: dict[int, tempfile.TemporaryDirectory] = {}
+# Keyed by the module itself, weakly: an id() could be reused by the next fine-tuned
+# copy and hand it this one's export. The folder goes when its model does.
+_PRIVATE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _private_folder(key: int) -> str:
-    if key not in _PRIVATE:
-        _PRIVATE[key] = tempfile.TemporaryDirectory(prefix="fewshot-onnx-")
-    return _PRIVATE[key].name
+def _private_folder(model: torch.nn.Module) -> str:
+    if model not in _PRIVATE:
+        _PRIVATE[model] = tempfile.TemporaryDirectory(prefix="fewshot-onnx-")
+    return _PRIVATE[model].name
 
 
 def onnx_file(loaded: LoadedModel, layers, head: bool, quantize) -> str:
@@ -314,6 +295,9 @@ def onnx_runner(loaded: LoadedModel, layers, head: bool, quantize, n_threads: in
 
 
 def clear_sessions() -> None:
-    """Forget the ONNX Runtime sessions of this process."""
+    """Forget this process's ONNX Runtime sessions and private exports (see ``clear_caches``)."""
     with _SESSIONS_LOCK:
         _SESSIONS.clear()
+        for folder in list(_PRIVATE.values()):
+            folder.cleanup()
+        _PRIVATE.clear()

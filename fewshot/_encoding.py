@@ -2,25 +2,50 @@
 
 Knows nothing of scikit-learn. :func:`encode` embeds each distinct text once and streams
 through them in blocks, so memory stays bounded however many texts there are (it can
-write into a caller's array or memmap); :func:`forward_layers` is the single PyTorch
-forward pass (also used, with gradients, by SetFit training) that returns every
-requested layer and stops at the deepest one when no head output is needed. With
-``spec.backend == "onnx"`` the same batches run through ONNX Runtime instead
-(:mod:`fewshot._backends`); pooling and everything around it stay the same.
+write into a caller's array or memmap). Each batch goes through
+:func:`fewshot._forward.forward_layers` (the single forward pass, also used with
+gradients by SetFit training) or, with ``spec.backend == "onnx"``, through ONNX Runtime
+(:mod:`fewshot._backends`); :func:`pooled_features` turns either into features, so
+pooling and everything around it stay the same.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ._backends import onnx_runner, resolve_threads, torch_threads
+from ._forward import forward_layers
 from ._loading import LoadedModel
 from .pooling import pool
 
+__all__ = [
+    "COMBINE",
+    "HEAD_OUTPUTS",
+    "LONG_TEXT",
+    "EncodingSpec",
+    "TruncationWarning",
+    "check_out",
+    "copy_duplicate_rows",
+    "encode",
+    "head_labels",
+    "l2_normalize",
+    "make_runner",
+    "pad_batch",
+    "pooled_features",
+    "tokenize",
+    "unique_texts",
+]
+
 HEAD_OUTPUTS = ("logits", "proba")
+
+
+class TruncationWarning(UserWarning):
+    """Some texts were longer than ``max_length`` tokens and were cut."""
+
 LONG_TEXT = ("truncate", "chunk")
 COMBINE = ("concat", "mean")
 
@@ -83,72 +108,6 @@ def head_labels(loaded: LoadedModel) -> list[str]:
     n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
     labels = loaded.id2label
     return [labels.get(i, f"LABEL_{i}") for i in range(n_labels)]
-
-
-class _StopForward(Exception):
-    """Raised from a hook once the deepest requested layer has run."""
-
-
-def _layer_input(args, kwargs) -> torch.Tensor:
-    if args:
-        return args[0]
-    for key in ("hidden_states", "x", "hidden_state"):
-        if key in kwargs:
-            return kwargs[key]
-    return next(v for v in kwargs.values() if torch.is_tensor(v))
-
-
-def forward_layers(
-    loaded: LoadedModel,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    layers,
-    *,
-    head: bool = False,
-):
-    """Run the model once and return ``({layer: hidden states}, logits or None)``.
-
-    Layer 0 is the embedding output (the input of the first block), layer ``i`` the
-    output of block ``i``. Without ``head`` the forward stops right after the deepest
-    requested layer, so the blocks above it cost nothing. Runs with or without
-    gradients, in whatever mode the model is in.
-    """
-    layers = sorted(set(layers))
-    captured: dict[int, torch.Tensor] = {}
-    stop_at = None if head else (layers[-1] if layers else 0)
-    handles = []
-
-    if 0 in layers:
-        def grab_input(module, args, kwargs):
-            captured[0] = _layer_input(args, kwargs)
-            if stop_at == 0:
-                raise _StopForward
-
-        handles.append(loaded.blocks[0].register_forward_pre_hook(grab_input, with_kwargs=True))
-
-    for layer in layers:
-        if layer == 0:
-            continue
-
-        def grab_output(module, args, output, layer=layer):
-            captured[layer] = output[0] if isinstance(output, (tuple, list)) else output
-            if layer == stop_at:
-                raise _StopForward
-
-        handles.append(loaded.blocks[layer - 1].register_forward_hook(grab_output))
-
-    logits = None
-    try:
-        network = loaded.model if head else loaded.body
-        output = network(input_ids=input_ids, attention_mask=attention_mask)
-        if head:
-            logits = output.logits
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured, logits
 
 
 def pooled_features(
@@ -250,11 +209,11 @@ def copy_duplicate_rows(out: np.ndarray, first: np.ndarray, inverse: np.ndarray,
 
 
 def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
-    """Token ids per window and the text each window belongs to.
+    """Token ids per window, the text each window belongs to, and how many texts were cut.
 
     With ``long_text="truncate"`` each text gives one window cut at ``max_length``;
     with ``"chunk"`` a long text gives overlapping windows (``stride`` tokens shared
-    between neighbours), so no token is dropped.
+    between neighbours), so no token is dropped (and none is cut).
     """
     chunk = spec.long_text == "chunk"
     encoded = tokenizer(
@@ -265,17 +224,20 @@ def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
         return_attention_mask=False,
         return_token_type_ids=False,
         stride=spec.stride if chunk else 0,
-        return_overflowing_tokens=chunk,
+        # Also when truncating: the overflow windows say which texts were cut.
+        return_overflowing_tokens=True,
     )
     ids = encoded["input_ids"]
+    owner = list(encoded["overflow_to_sample_mapping"])
     if chunk:
-        owner = list(encoded["overflow_to_sample_mapping"])
-    else:
-        owner = list(range(len(texts)))
-    return ids, owner
+        return ids, owner, 0
+    first = [j for j in range(len(ids)) if j == 0 or owner[j] != owner[j - 1]]
+    n_cut = len({owner[j] for j in range(1, len(ids)) if owner[j] == owner[j - 1]})
+    return [ids[j] for j in first], list(range(len(texts))), n_cut
 
 
-def _pad(sequences, pad_id: int, device):
+def pad_batch(sequences, pad_id: int, device):
+    """Token id lists -> ``(input_ids, attention_mask)`` padded to the longest, on ``device``."""
     length = max(len(s) for s in sequences)
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
@@ -285,13 +247,24 @@ def _pad(sequences, pad_id: int, device):
     return input_ids.to(device), mask.to(device)
 
 
-def _normalize_rows(features: np.ndarray, n_body: int) -> None:
-    """L2-normalise the hidden-state block in place; head columns stay as they are."""
-    if n_body == 0:
-        return
-    body = features[:, :n_body]
-    norms = np.linalg.norm(body, axis=1, keepdims=True)
-    body /= np.maximum(norms, 1e-12)
+def l2_normalize(features: np.ndarray, n_columns: int | None = None, *, block=None) -> np.ndarray:
+    """L2-normalise rows in place and return ``features``.
+
+    Only the first ``n_columns`` columns are touched (the hidden-state block; head
+    columns stay as they are); with ``block`` each run of ``block`` columns is
+    normalised on its own (one layer of a concatenation at a time).
+
+    Examples
+    --------
+    >>> l2_normalize(np.array([[3.0, 4.0, 7.0]]), 2)
+    array([[0.6, 0.8, 7. ]])
+    """
+    n_columns = features.shape[1] if n_columns is None else n_columns
+    step = block or n_columns
+    for start in range(0, n_columns, max(step, 1)):
+        part = features[:, start : start + step]
+        part /= np.maximum(np.linalg.norm(part, axis=1, keepdims=True), 1e-12)
+    return features
 
 
 def encode(
@@ -337,12 +310,14 @@ def _encode_rows(loaded, texts, rows, spec, out, run, batch_size, progress, bloc
         pad_id = 0
     block_size = block_size or max(64 * batch_size, 2048)
     chunk = spec.long_text == "chunk"
+    n_cut = 0
 
     with tqdm(total=n_texts, disable=not progress, unit="text", desc="Embedding") as bar:
         for start in range(0, n_texts, block_size):
             block = texts[start : start + block_size]
             block_rows = rows[start : start + len(block)]
-            ids, owner = tokenize(loaded.tokenizer, block, spec)
+            ids, owner, cut = tokenize(loaded.tokenizer, block, spec)
+            n_cut += cut
             # Longest first: a batch that does not fit fails at once, not at the end.
             order = sorted(range(len(ids)), key=lambda j: -len(ids[j]))
             if chunk:
@@ -350,7 +325,7 @@ def _encode_rows(loaded, texts, rows, spec, out, run, batch_size, progress, bloc
                 weights = np.zeros(len(block), dtype=np.float64)
             for b in range(0, len(order), batch_size):
                 batch = order[b : b + batch_size]
-                input_ids, mask = _pad([ids[j] for j in batch], pad_id, loaded.device)
+                input_ids, mask = pad_batch([ids[j] for j in batch], pad_id, loaded.device)
                 outputs = run(input_ids, mask)
                 with torch.inference_mode():
                     features = pooled_features(loaded, input_ids, mask, spec, outputs=outputs)
@@ -362,11 +337,18 @@ def _encode_rows(loaded, texts, rows, spec, out, run, batch_size, progress, bloc
                     np.add.at(weights, owners, n_tokens)
                 else:
                     if spec.normalize:
-                        _normalize_rows(features, n_body)
+                        l2_normalize(features, n_body)
                     out[block_rows[np.asarray(batch)]] = features
             if chunk:
                 block_out = (sums / weights[:, None]).astype(np.float32)
                 if spec.normalize:
-                    _normalize_rows(block_out, n_body)
+                    l2_normalize(block_out, n_body)
                 out[block_rows] = block_out
             bar.update(len(block))
+    if n_cut:
+        warnings.warn(
+            f"{n_cut} of {n_texts} texts are longer than max_length={spec.max_length} "
+            "tokens and were cut there; pass long_text='chunk' to embed them whole.",
+            TruncationWarning,
+            stacklevel=4,
+        )

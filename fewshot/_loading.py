@@ -8,6 +8,24 @@ from safetensors only and remote code stays off unless the caller asks for it.
 
 from __future__ import annotations
 
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadedModel",
+    "ModelNotFoundError",
+    "available_devices",
+    "clear_loaded_models",
+    "find_blocks",
+    "get_model",
+    "load_saved_body",
+    "model_max_length",
+    "quiet_transformers",
+    "resolve_device",
+    "resolve_dtype",
+    "sentence_transformers_settings",
+    "short_model_name",
+    "trainable_copy",
+]
+
 import contextlib
 import copy
 import hashlib
@@ -55,6 +73,9 @@ class LoadedModel:
     # for a private copy (fine-tuned weights have no identity on disk).
     folder: str | None = field(default=None, repr=False)
     file_stats: dict | None = field(default=None, repr=False)
+    # A sentence-transformers folder's own pooling, normalisation and length (see
+    # :func:`sentence_transformers_settings`); empty for other models.
+    st_settings: dict = field(default_factory=dict, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -85,7 +106,7 @@ class LoadedModel:
         Identifies the weights actually in memory, so caches keyed on it cannot serve
         vectors of another model, another revision, or a folder overwritten in place.
         None when there is no such identity: a private (fine-tuned) copy, or a folder
-        whose files changed after loading (call :func:`clear_model_cache` to reload).
+        whose files changed after loading (call :func:`fewshot.clear_caches` to reload).
         """
         # Re-checked on every call (a few stat calls): the folder may change under us.
         if self.folder is None or _file_stats(self.folder) != self.file_stats:
@@ -104,12 +125,31 @@ def resolve_device(device) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or "
             "'cuda:0'."
         ) from exc
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index is not None and resolved.index >= count):
+            raise ValueError(
+                f"device={device!r}: no such CUDA device is available here (this torch "
+                f"sees {count} CUDA device{'s' if count != 1 else ''}); available: "
+                f"{', '.join(available_devices())}. Use device='auto' to pick one."
+            )
+    return resolved
+
+
+def available_devices() -> list[str]:
+    """The torch devices this process can use, e.g. ``['cpu', 'cuda:0']``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
 
 
 def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
@@ -139,7 +179,7 @@ def model_max_length(tokenizer, config) -> int:
     return int(limit or 512)
 
 
-def _find_blocks(body: torch.nn.Module, config) -> torch.nn.ModuleList:
+def find_blocks(body: torch.nn.Module, config) -> torch.nn.ModuleList:
     """The encoder's list of transformer layers, found by its length."""
     n_layers = getattr(config, "num_hidden_layers", None)
     candidates = [
@@ -301,20 +341,60 @@ def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
     with quiet_transformers():
         model = _from_pretrained(factory, name, use_safetensors=True, dtype=dtype, **common)
     model.eval().to(device)
-    body = model.base_model if has_head else model
     folder = _model_folder(name, revision)
+    return _assemble(name, tokenizer, model, device, dtype, has_head=has_head, folder=folder)
+
+
+def _assemble(name, tokenizer, model, device, dtype, *, has_head, folder=None) -> LoadedModel:
+    """The one place a :class:`LoadedModel` is put together from a model and tokenizer."""
+    body = model.base_model if has_head else model
     return LoadedModel(
         name=name,
         tokenizer=tokenizer,
         model=model,
         body=body,
-        blocks=_find_blocks(body, model.config),
+        blocks=find_blocks(body, model.config),
         device=device,
         dtype=dtype,
         has_head=has_head,
         folder=folder,
         file_stats=_file_stats(folder) if folder else None,
+        st_settings=sentence_transformers_settings(folder) if folder else {},
     )
+
+
+def sentence_transformers_settings(folder) -> dict:
+    """What a sentence-transformers folder says about its embedding, for the defaults.
+
+    ``{"pooling": ..., "normalize": ..., "max_length": ...}`` for the parts the folder
+    states (its ``1_Pooling`` mode when it is mean, CLS or max; whether a ``Normalize``
+    module follows; ``max_seq_length``); empty when the folder is not such a model.
+    """
+    import json
+
+    def read(name):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return None
+
+    modules = read("modules.json")
+    if not isinstance(modules, list):
+        return {}
+    types = [str(m.get("type", "")) for m in modules if isinstance(m, dict)]
+    settings = {"normalize": any(t.endswith("models.Normalize") for t in types)}
+    for module in modules:
+        if isinstance(module, dict) and str(module.get("type", "")).endswith("models.Pooling"):
+            config = read(os.path.join(module.get("path", ""), "config.json")) or {}
+            modes = [m for m in ("cls", "mean", "max") if config.get(f"pooling_mode_{m}_token")
+                     or config.get(f"pooling_mode_{m}_tokens")]
+            if len(modes) == 1 and not config.get("pooling_mode_mean_sqrt_len_tokens"):
+                settings["pooling"] = modes[0]
+    length = (read("sentence_bert_config.json") or {}).get("max_seq_length")
+    if isinstance(length, int) and length > 1:
+        settings["max_length"] = length
+    return settings
 
 
 def get_model(
@@ -357,23 +437,47 @@ def get_model(
     return loaded
 
 
-def fresh_copy(loaded: LoadedModel) -> LoadedModel:
-    """A private, trainable copy of a shared model (fine-tuning must not touch the original)."""
-    model = copy.deepcopy(loaded.model)
-    body = model.base_model if loaded.has_head else model
-    return LoadedModel(
-        name=loaded.name,
-        tokenizer=loaded.tokenizer,
-        model=model,
-        body=body,
-        blocks=_find_blocks(body, model.config),
-        device=loaded.device,
-        dtype=loaded.dtype,
-        has_head=loaded.has_head,
+def trainable_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
+    """A private float32 copy of the encoder with the blocks above ``layer`` removed.
+
+    Fine-tuning changes this copy only; the shared pretrained model stays as it was.
+    """
+    body = copy.deepcopy(pretrained.body).float()
+    del find_blocks(body, body.config)[layer:]
+    body.config.num_hidden_layers = layer
+    return _assemble(
+        pretrained.name, pretrained.tokenizer, body, pretrained.device, torch.float32,
+        has_head=False,
     )
 
 
-def clear_model_cache() -> None:
+def load_saved_body(folder, device="auto") -> LoadedModel:
+    """An encoder rebuilt from weights fewshot saved (a local folder, safetensors, no remote code)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = os.fspath(folder)
+    with quiet_transformers():
+        model = AutoModel.from_pretrained(
+            folder, use_safetensors=True, local_files_only=True, trust_remote_code=False
+        )
+    tokenizer = AutoTokenizer.from_pretrained(
+        folder, local_files_only=True, trust_remote_code=False
+    )
+    device = resolve_device(device)
+    model.eval().to(device)
+    return _assemble(folder, tokenizer, model, device, torch.float32, has_head=False)
+
+
+def short_model_name(name) -> str:
+    """A readable model name for titles: hub ids as they are, folders by their tail."""
+    name = os.fspath(name)
+    if not os.path.isdir(os.path.expanduser(name)):
+        return name
+    parts = os.path.normpath(os.path.abspath(os.path.expanduser(name))).split(os.sep)
+    return "/".join(parts[-2:]) if parts[-1] in ("model", "models", "snapshot") else parts[-1]
+
+
+def clear_loaded_models() -> None:
     """Forget every loaded model (frees memory; the next use loads again)."""
     with _CACHE_LOCK:
         _CACHE.clear()

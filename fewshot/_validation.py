@@ -1,7 +1,10 @@
-"""Turn the many shapes a column of text can take into a plain ``list[str]``.
+"""Input checks for texts and labels, shared by every estimator, helper and command.
 
-Everything that embeds text goes through :func:`check_texts`, so every estimator
-accepts the same inputs and rejects bad ones with the same messages.
+Everything that embeds text goes through :func:`check_texts`, and everything that reads
+labels through :func:`check_labels` or :func:`check_class_labels`, so every entry point
+accepts the same inputs and rejects bad ones with the same messages. Inputs are read by
+position: a pandas Series or DataFrame is taken in row order whatever its index, and a
+generator is read once.
 """
 
 from __future__ import annotations
@@ -11,6 +14,15 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
+
+__all__ = [
+    "as_rows",
+    "check_class_labels",
+    "check_labels",
+    "check_texts",
+    "plain",
+    "take_rows",
+]
 
 _EXPECTED = (
     "a list or tuple of str, a 1-D numpy array of str/object, a pandas Series "
@@ -126,3 +138,179 @@ def check_texts(X, *, name: str = "X", allow_empty: bool = True) -> list[str]:
     if not allow_empty and not values:
         raise ValueError(f"{name} is empty; at least one text is needed.")
     return values
+
+
+# -- labels ----------------------------------------------------------------------------
+
+
+def plain(value):
+    """A numpy scalar as the Python value it holds (``np.str_('a')`` -> ``'a'``).
+
+    Examples
+    --------
+    >>> plain(np.int64(3)), plain("a")
+    (3, 'a')
+    """
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def check_labels(
+    y,
+    n_samples: int | None = None,
+    *,
+    name: str = "y",
+    x_name: str = "X",
+    noun: str = "text",
+    multilabel: bool = False,
+):
+    """Validate labels and return them as a numpy array, in input (positional) order.
+
+    Parameters
+    ----------
+    y : list, tuple, numpy array, pandas Series/DataFrame or iterable
+        One label per text; with ``multilabel`` also a 0/1 indicator matrix.
+    n_samples : int, optional
+        The number of texts; a different number of labels is an error.
+    name : str, default="y"
+        Name of the argument, used in error messages.
+    x_name, noun : str, default="X", "text"
+        What the labels belong to, for the length message ("X has 4 texts but ...").
+    multilabel : bool, default=False
+        Accept a 2-D indicator matrix (returned as a 2-D int array).
+
+    Returns
+    -------
+    ndarray
+        1-D (or 2-D for an indicator matrix), with numpy's plain dtype for the labels
+        (ints, floats or str).
+
+    Raises
+    ------
+    TypeError
+        For None, a single string, or labels of mixed types.
+    ValueError
+        For a length that does not match ``n_samples``, a missing label (None/NaN, named
+        by position), or a 2-D ``y`` where only one label per text is allowed.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_labels(pd.Series(["b", "a"], index=[7, 3]), 2).tolist()
+    ['b', 'a']
+    >>> check_labels([1, None], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: y[1] is missing (None); every text needs a label. ...
+    """
+    if y is None:
+        raise TypeError(f"{name} is None; pass one label per text.")
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} is a single {type(y).__name__}; pass one label per text (a list or array).")
+    if isinstance(y, (set, frozenset, dict)):
+        raise TypeError(f"{name} is a {type(y).__name__}, which has no order; pass a list or array.")
+    values = y.to_numpy() if hasattr(y, "to_numpy") else y  # pandas: positions, not index
+    if not hasattr(values, "ndim"):
+        values = list(values)
+    array = np.asarray(values, dtype=object)
+    if array.ndim == 2 and array.shape[1] == 1 and not multilabel:
+        array = array[:, 0]
+    if array.ndim == 2 and multilabel:
+        array = np.asarray(array.tolist())
+    elif array.ndim != 1:
+        shape = "a single value" if array.ndim == 0 else f"shape {array.shape}"
+        raise ValueError(f"{name} must hold one label per {noun} (1-D), got {shape}.")
+    got = len(array)
+    if n_samples is not None and got != n_samples:
+        raise ValueError(
+            f"{x_name} has {n_samples} {noun}s but {name} has {got} labels; give one label "
+            f"per {noun}."
+        )
+    if array.ndim == 1:
+        for i, label in enumerate(array):
+            if _is_missing(label):
+                raise ValueError(
+                    f"{name}[{i}] is missing ({label!r}); every text needs a label. "
+                    "Drop or fill those rows first."
+                )
+        kinds = {type(plain(label)) for label in array}
+        numeric = all(issubclass(k, (numbers.Real, np.bool_)) for k in kinds)
+        if len(kinds) > 1 and not numeric:
+            raise TypeError(
+                f"{name} mixes label types {sorted(k.__name__ for k in kinds)}; use one type."
+            )
+        array = np.asarray([plain(label) for label in array])
+    return array
+
+
+def check_class_labels(
+    y, n_samples: int, *, name: str = "y", min_per_class: int = 1, why: str = ""
+):
+    """Class labels for a classifier: ``(classes, encoded y, is_multilabel)``.
+
+    ``y`` is single-label (ints or strings) or a 0/1 multi-label indicator matrix;
+    ``encoded`` holds class indices into ``classes`` (single-label) or the 0/1 matrix
+    (multi-label, with ``classes = arange(n_labels)``). At least two classes, and
+    ``min_per_class`` examples of each, are required (``why`` is added to that message).
+
+    Examples
+    --------
+    >>> classes, encoded, multilabel = check_class_labels(["b", "a", "b"], 3)
+    >>> classes.tolist(), encoded.tolist(), multilabel
+    (['a', 'b'], [1, 0, 1], False)
+    """
+    from sklearn.utils.multiclass import type_of_target
+
+    array = check_labels(y, n_samples, name=name, multilabel=True)
+    target_type = type_of_target(array)
+    if target_type == "multilabel-indicator":
+        indicator = array.astype(int)
+        if indicator.shape[1] < 2:
+            raise ValueError(f"A multi-label {name} needs at least two label columns.")
+        return np.arange(indicator.shape[1]), indicator, True
+    if target_type not in ("binary", "multiclass"):
+        raise ValueError(
+            f"{name} looks {target_type}; a classifier takes class labels (ints or strings) "
+            "or a 0/1 multi-label indicator matrix."
+        )
+    classes, encoded = np.unique(array, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"{name} has a single class ({plain(classes[0])!r}); a classifier needs at least two."
+        )
+    counts = np.bincount(encoded)
+    if counts.min() < min_per_class:
+        rare, count = plain(classes[counts.argmin()]), counts.min()
+        has = "a single example" if count == 1 else f"{count} examples"
+        raise ValueError(
+            f"class {rare!r} has {has}, fewer than the {min_per_class} needed{why}; add "
+            "examples of it or drop the class."
+        )
+    return classes, encoded, False
+
+
+def as_rows(X):
+    """``X`` as something :func:`take_rows` can index by position (a generator is read once)."""
+    if hasattr(X, "iloc") or isinstance(X, np.ndarray) or isinstance(X, (list, tuple)):
+        return X
+    if isinstance(X, (str, bytes)) or X is None or not isinstance(X, Iterable):
+        raise TypeError(f"X must be a sequence of samples, got {type(X).__name__}.")
+    return list(X)
+
+
+def take_rows(X, positions):
+    """The rows of ``X`` at ``positions`` (pandas by position, never by index label).
+
+    A Series gives a list of its values, a DataFrame a DataFrame with a fresh index, a
+    numpy array an array, anything else a list.
+    """
+    positions = np.asarray(positions, dtype=np.intp)
+    if hasattr(X, "iloc"):
+        rows = X.iloc[positions]
+        return rows.tolist() if getattr(X, "ndim", 1) == 1 else rows.reset_index(drop=True)
+    if isinstance(X, np.ndarray):
+        return X[positions]
+    return [X[i] for i in positions]

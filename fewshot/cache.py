@@ -17,9 +17,7 @@ When the vectors stored exceed ``max_bytes`` the least recently used ones go.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -28,10 +26,8 @@ import warnings
 
 import numpy as np
 
-from ._encoding import EncodingSpec, check_out, copy_duplicate_rows, encode, unique_texts
-from ._loading import LoadedModel
+__all__ = ["CacheWarning", "EmbeddingCache"]
 
-_FORMAT = 1
 _FILE = "embeddings.sqlite"
 _ROW_OVERHEAD = 64  # bytes counted per row besides the vector (key, checksum, index)
 _QUERY_CHUNK = 500  # keys per SELECT ... IN (...)
@@ -41,31 +37,15 @@ class CacheWarning(UserWarning):
     """A cache problem that was worked around (corrupt entries, unreadable file, no model identity)."""
 
 
-def cache_namespace(loaded: LoadedModel, spec: EncodingSpec) -> bytes | None:
-    """A digest of everything besides the text that decides a vector, or None.
-
-    None when the model has no identity on disk (a fine-tuned copy, or a folder that
-    changed after loading): such vectors must not be cached.
-    """
-    fingerprint = loaded.fingerprint()
-    if fingerprint is None:
-        return None
-    settings = dataclasses.asdict(spec)
-    if spec.long_text != "chunk":
-        settings["stride"] = None  # only windows use the stride
-    namespace = {
-        "format": _FORMAT,
-        "model": fingerprint,
-        "dtype": str(loaded.dtype),
-        **settings,
-    }
-    return hashlib.sha256(json.dumps(namespace, sort_keys=True).encode()).digest()
-
-
-def text_key(namespace: bytes, text: str) -> bytes:
-    return hashlib.blake2b(
-        text.encode("utf-8", "surrogatepass"), digest_size=20, key=namespace[:64]
-    ).digest()
+def check_cache_path(path) -> str:
+    """The cache folder as an absolute path; an empty path is refused."""
+    path = os.fspath(path)
+    if not path.strip():
+        raise ValueError(
+            "cache='' is an empty path (it would write into the working folder); pass a "
+            "folder such as cache='~/.cache/fewshot-embeddings', or cache=None for no cache."
+        )
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def _checksum(key: bytes, vector: bytes) -> bytes:
@@ -131,7 +111,7 @@ class EmbeddingCache:
 
     @property
     def file(self) -> str:
-        return os.path.join(os.path.abspath(os.path.expanduser(self.path)), _FILE)
+        return os.path.join(check_cache_path(self.path), _FILE)
 
     def _connection(self) -> sqlite3.Connection:
         # One connection per thread and process: sqlite3 connections must not cross
@@ -139,6 +119,7 @@ class EmbeddingCache:
         local = self._local
         if getattr(local, "connection", None) is not None and local.pid == os.getpid():
             return local.connection
+        check_cache_path(self.path)
         if not isinstance(self.max_bytes, int) or self.max_bytes < 0:
             raise ValueError(f"max_bytes must be an int >= 0, got {self.max_bytes!r}.")
         os.makedirs(os.path.dirname(self.file), exist_ok=True)
@@ -372,87 +353,3 @@ class EmbeddingCache:
 
     def __len__(self) -> int:
         return self.stats()["entries"]
-
-
-_BY_FOLDER: dict[str, EmbeddingCache] = {}
-_BY_FOLDER_LOCK = threading.Lock()
-
-
-def as_cache(cache) -> EmbeddingCache | None:
-    """``None``, a folder path or an :class:`EmbeddingCache` -> a cache or None."""
-    if cache is None or isinstance(cache, EmbeddingCache):
-        return cache
-    if isinstance(cache, (str, os.PathLike)):
-        # One object per folder and process, so its connections are reused across calls.
-        folder = os.path.abspath(os.path.expanduser(os.fspath(cache)))
-        with _BY_FOLDER_LOCK:
-            return _BY_FOLDER.setdefault(folder, EmbeddingCache(folder))
-    raise TypeError(
-        f"cache must be None, a folder path or a fewshot.EmbeddingCache, got "
-        f"{type(cache).__name__}."
-    )
-
-
-def cached_encode(
-    cache: EmbeddingCache,
-    loaded: LoadedModel,
-    texts: list[str],
-    spec: EncodingSpec,
-    *,
-    out: np.ndarray | None = None,
-    block_size: int = 4096,
-    **encode_kwargs,
-) -> np.ndarray:
-    """:func:`~fewshot._encoding.encode` with a cache in front: only misses reach the model.
-
-    Distinct texts are looked up; the ones not found are embedded block by block, stored
-    and copied to their rows, so memory stays bounded like the uncached path.
-    """
-    n_features = spec.n_features(loaded)
-    namespace = cache_namespace(loaded, spec)
-    if namespace is None:
-        warnings.warn(
-            f"Model {loaded.name!r} has no identity on disk (a fine-tuned copy, or its "
-            "folder changed after loading; call fewshot.clear_model_cache() to reload "
-            "it), so its vectors are not cached.",
-            CacheWarning,
-            stacklevel=3,
-        )
-        return encode(loaded, texts, spec, out=out, **encode_kwargs)
-    out = check_out(out, len(texts), n_features)
-    if not texts:
-        return out
-    unique, first, inverse = unique_texts(texts)
-    keys = [text_key(namespace, text) for text in unique]
-    missing = []
-    for start in range(0, len(unique), block_size):
-        found = _safely(cache.get, keys[start : start + block_size], n_features) or {}
-        for offset in range(min(block_size, len(unique) - start)):
-            vector = found.get(offset)
-            if vector is None:
-                missing.append(start + offset)
-            else:
-                out[first[start + offset]] = vector
-    for start in range(0, len(missing), block_size):
-        chunk = missing[start : start + block_size]
-        vectors = encode(loaded, [unique[i] for i in chunk], spec, **encode_kwargs)
-        out[first[chunk]] = vectors
-        _safely(cache.put, [keys[i] for i in chunk], vectors)
-    if len(unique) < len(texts):
-        copy_duplicate_rows(out, first, inverse)
-    return out
-
-
-def _safely(operation, *args):
-    """A cache that cannot be read or written (locked too long, disk full) is skipped,
-    with a warning: the vectors are still computed and returned."""
-    try:
-        return operation(*args)
-    except sqlite3.Error as exc:
-        warnings.warn(
-            f"Embedding cache skipped for this block ({exc}); vectors are computed "
-            "without it.",
-            CacheWarning,
-            stacklevel=3,
-        )
-        return None

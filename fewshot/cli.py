@@ -1,10 +1,14 @@
 """The ``fewshot`` command line: embed, train, predict, probe, plot, demo.
 
-Input tables are CSV, TSV, JSON Lines or Parquet, chosen by the file's extension.
-Progress bars and notes go to stderr (``--quiet`` silences them); tables that are the
-result of a command go to stdout. Every output file is written to a temporary file
-next to it and moved into place at the end, so a failed run never leaves a
-half-written file where a good one was.
+Commands only: input tables are read and results written by :mod:`fewshot._tables`
+(CSV, TSV, JSON Lines or Parquet, chosen by the file's extension, written atomically so
+a failed run never leaves a half-written file where a good one was), and model folders
+are written and read by :mod:`fewshot.model_folder`, the format ``SetFitClassifier.save``
+also writes. Progress bars and notes go to stderr (``--quiet`` silences them); tables
+that are the result of a command go to stdout.
+
+Texts follow the library's rule: a missing or non-text cell is refused, naming its row,
+unless ``--skip-bad-rows`` is given (then the count of skipped rows is reported).
 
 Exit codes: 0 success; 2 usage error (a bad option, or an input file or column that
 does not exist); 1 any other failure (an empty or unreadable file, rows with empty
@@ -13,24 +17,29 @@ labels, a model that cannot be loaded), reported in one ``Error: ...`` line.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from . import __version__
 from ._loading import DEFAULT_MODEL, ModelNotFoundError
+from ._tables import (
+    WRITABLE,
+    TableInputError,
+    atomic_file,
+    atomic_folder,
+    check_suffix,
+    read_labels,
+    read_table,
+    read_texts,
+    write_table,
+)
+from ._validation import plain
 from .pooling import POOLINGS
 
-MODEL_META = "fewshot-model.json"
-_READABLE = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+__all__ = ["cli", "main"]
 
 
 class CommandError(click.ClickException):
@@ -59,7 +68,9 @@ def _reported(command):
             return command(*args, **kwargs)
         except click.ClickException:
             raise
-        except (ModelNotFoundError, ValueError, OSError, ImportError) as exc:
+        except TableInputError as exc:
+            raise InputError(_first_line(exc)) from exc
+        except (ModelNotFoundError, ValueError, TypeError, OSError, ImportError) as exc:
             raise CommandError(_first_line(exc)) from exc
 
     return wrapper
@@ -70,174 +81,14 @@ def _note(quiet: bool, message: str) -> None:
         click.echo(message, err=True)
 
 
-# -- reading --------------------------------------------------------------------------
-
-
-def read_table(path):
-    """Read a CSV/TSV/JSONL/Parquet file into a DataFrame, or raise a one-line error."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"input file '{path}' does not exist.")
-    if path.is_dir():
-        raise InputError(f"'{path}' is a folder; give a .csv, .tsv, .jsonl or .parquet file.")
-    kind = _READABLE.get(path.suffix.lower())
-    if kind is None:
-        raise InputError(
-            f"cannot tell the format of '{path}' from its extension; use .csv, .tsv, "
-            ".jsonl or .parquet."
-        )
-    if path.stat().st_size == 0:
-        raise CommandError(f"input file '{path}' is empty.")
-    try:
-        if kind in ("csv", "tsv"):
-            # Cells stay text: an empty cell is "", and "NA" or "null" are words.
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str,
-                                keep_default_na=False)
-        elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-        else:
-            frame = pd.read_parquet(path)
-    except pd.errors.EmptyDataError as exc:
-        raise CommandError(f"input file '{path}' is empty.") from exc
-    except Exception as exc:  # parsers raise many types; all mean "unreadable"
-        raise CommandError(f"cannot read '{path}' as {kind}: {_first_line(exc)}") from exc
-    if len(frame) == 0:
-        raise CommandError(f"input file '{path}' has no rows.")
-    return frame
-
-
-def _column(frame, name, path, option):
-    if name not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise InputError(
-            f"column '{name}' not found in '{path}' (columns: {columns}); pass {option}."
-        )
-    return frame[name]
-
-
-def _missing(values) -> list[int]:
-    """Positions holding None/NaN or a blank string."""
-    blank = values.isna() | values.map(lambda v: isinstance(v, str) and not v.strip())
-    return [i for i, flag in enumerate(blank.to_numpy()) if flag]
-
-
-def _rows(positions) -> str:
-    """'1 row of' / '3 rows of', for messages."""
-    return f"{len(positions)} row{'s' if len(positions) != 1 else ''} of"
-
-
-def _which(positions) -> str:
-    """'row 2' / 'rows 2, 4, ...' (1-based), for messages."""
-    shown = ", ".join(str(i + 1) for i in positions[:5])
-    return f"row{'s' if len(positions) != 1 else ''} " + shown + (", ..." if len(positions) > 5 else "")
-
-
-def read_texts(frame, column, path) -> list[str]:
-    values = _column(frame, column, path, "--text-col")
-    missing = [i for i, flag in enumerate(values.isna().to_numpy()) if flag]  # "" is a text
-    if missing:
-        raise CommandError(
-            f"{_rows(missing)} '{path}' without text in column '{column}' ("
-            f"{_which(missing)}, counting data rows from 1); fill or drop them."
-        )
-    return [str(v) for v in values.tolist()]
-
-
-def read_labels(frame, column, path):
-    import numpy as np
-
-    values = _column(frame, column, path, "--label-col")
-    empty = _missing(values)
-    if empty:
-        raise CommandError(
-            f"{_rows(empty)} '{path}' with an empty label in column '{column}' ("
-            f"{_which(empty)}, counting data rows from 1); fill or drop them."
-        )
-    return np.asarray(values.tolist())
-
-
-# -- writing --------------------------------------------------------------------------
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """Yield a temporary path next to ``path``; move it onto ``path`` only on success."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise InputError(f"output folder '{folder}' does not exist.")
-    # The temporary name keeps the suffix so writers that infer a format still do.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
-                                         dir=folder)
-    os.close(handle)
-    try:
-        yield temporary
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_folder(path):
-    """Yield a temporary folder; swap it in for ``path`` only on success."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"--out '{path}' is a file; give a folder for the model.")
-    if path.is_dir() and any(path.iterdir()) and not (path / MODEL_META).exists():
-        raise InputError(
-            f"--out '{path}' is a folder that holds other files and no fewshot model; "
-            "choose a new folder."
-        )
-    if not path.parent.is_dir():
-        raise InputError(f"output folder '{path.parent}' does not exist.")
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield temporary
-        os.chmod(temporary, 0o777 & ~_umask())
-        if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
-                                            dir=path.parent))
-            os.replace(path, retired / "model")
-            os.replace(temporary, path)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(temporary, path)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-
-
-def write_table(frame, path) -> None:
-    suffix = Path(path).suffix.lower()
-    with atomic_file(path) as temporary:
-        if suffix == ".csv":
-            frame.to_csv(temporary, index=False)
-        elif suffix == ".tsv":
-            frame.to_csv(temporary, index=False, sep="\t")
-        elif suffix in (".jsonl", ".ndjson"):
-            frame.to_json(temporary, orient="records", lines=True, force_ascii=False)
-        elif suffix in (".parquet", ".pq"):
-            frame.to_parquet(temporary, index=False)
-        else:  # checked before any work is done; kept as a guard
-            raise InputError(f"cannot write '{path}': use .csv, .tsv, .jsonl or .parquet.")
-
-
-def _check_suffix(path, allowed, option="--out"):
-    if path is not None and Path(path).suffix.lower() not in allowed:
-        raise click.BadParameter(
-            f"'{path}' must end in one of {', '.join(allowed)}.", param_hint=option
-        )
+def _texts(frame, column, path, skip_bad, quiet):
+    texts, keep = read_texts(frame, column, path, skip_bad=skip_bad)
+    if len(keep) < len(frame):
+        _note(quiet, f"Skipped {len(frame) - len(keep)} of {len(frame)} rows of '{path}' "
+                     f"with no text in column '{column}'.")
+    if not texts:
+        raise CommandError(f"no row of '{path}' has text in column '{column}'.")
+    return texts, keep
 
 
 # -- option types ---------------------------------------------------------------------
@@ -290,16 +141,19 @@ def _text_col_option(command):
                         help="Column holding the texts.")(command)
 
 
-def _local_or_id(model: str) -> str:
-    """A local folder as an absolute path (so a saved model works from any folder)."""
-    expanded = os.path.expanduser(model)
-    return os.path.abspath(expanded) if os.path.isdir(expanded) else model
-
-
 INPUT = click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 
 
 # -- commands -------------------------------------------------------------------------
+
+INPUT = click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+
+
+def _skip_option(command):
+    return click.option(
+        "--skip-bad-rows", is_flag=True,
+        help="Skip rows whose text is missing or not text (default: refuse, naming them).",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -318,21 +172,26 @@ def cli():
 @_model_option
 @click.option("--layers", type=LAYERS, default="-1", show_default=True,
               help="'all', one layer (0 = embeddings, -1 = last) or a list such as 2,4,6.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
+              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
 @click.option("--head", type=click.Choice(["logits", "proba"]), default=None,
               help="Append the model's classification-head output.")
-@click.option("--normalize", is_flag=True, help="L2-normalise each row's hidden-state features.")
+@click.option("--normalize/--no-normalize", default=None,
+              help="L2-normalise each row's hidden-state features [default: as the model "
+                   "folder says (sentence-transformers), else no].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .npy (float32 array) or .parquet (one column per feature).")
+@_skip_option
 @_quiet_option
 @_reported
-def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_size, out, quiet):
+def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_size, out,
+          skip_bad_rows, quiet):
     """Embed the texts of INPUT, one row per input row, in input order."""
     from .embedder import DistilEmbedder
 
-    _check_suffix(out, (".npy", ".parquet"))
-    texts = read_texts(read_table(input_path), text_col, input_path)
+    check_suffix(out, (".npy", ".parquet"))
+    texts, _ = _texts(read_table(input_path), text_col, input_path, skip_bad_rows, quiet)
     embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, head=head,
                               normalize=normalize, batch_size=batch_size, progress=not quiet)
     features = embedder.fit_transform(texts)
@@ -359,7 +218,7 @@ def _sample_per_class(y, n, seed):
     for label, count in zip(classes, counts):
         if count < n:
             raise CommandError(
-                f"class {label!r} has only {count} rows but --n-per-class is {n}; "
+                f"class {plain(label)!r} has only {count} rows but --n-per-class is {n}; "
                 "lower it or add rows."
             )
         chosen.extend(rng.choice(np.flatnonzero(y == label), size=n, replace=False))
@@ -379,57 +238,55 @@ def _sample_per_class(y, n, seed):
               help="Train on N randomly drawn rows per class (few-shot).")
 @click.option("--layers", type=LAYERS, default="-1", show_default=True,
               help="Layer(s) to use; --setfit takes one layer.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
+              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
 @click.option("--n-iterations", type=click.IntRange(min=1), default=None,
               help="SetFit: pair-sampling rounds (default: SetFitClassifier's).")
 @click.option("--random-state", type=int, default=0, show_default=True,
               help="Seed of --n-per-class sampling and of SetFit.")
+@_skip_option
 @_quiet_option
 @_reported
 def train(input_path, text_col, label_col, out, model, setfit, n_per_class, layers, pooling,
-          n_iterations, random_state, quiet):
+          n_iterations, random_state, skip_bad_rows, quiet):
     """Train a classifier on INPUT and save it to a model folder.
 
-    Without --setfit: Pipeline([DistilEmbedder, LogisticRegression]). The saved pipeline
-    holds parameters and the fitted linear head but no encoder weights: `fewshot predict`
-    reloads the encoder by the name or absolute folder path given to --model, so that
-    model must still be loadable there.
+    Without --setfit: Pipeline([DistilEmbedder, LogisticRegression]); with --setfit a
+    SetFitClassifier. Either way the folder is self-contained (it holds the encoder's
+    weights, safetensors) and is the format SetFitClassifier.save writes; `fewshot
+    predict` and fewshot.load_model read it without reaching the hub.
     """
+    import numpy as np
+
+    from .model_folder import MANIFEST, save_model
+
     if setfit and not isinstance(layers, int):
         raise click.BadParameter("--setfit fine-tunes one layer; give a single number.",
                                  param_hint="--layers")
     if n_iterations is not None and not setfit:
         raise click.BadParameter("only used with --setfit.", param_hint="--n-iterations")
     frame = read_table(input_path)
-    texts = read_texts(frame, text_col, input_path)
-    y = read_labels(frame, label_col, input_path)
+    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    y = np.asarray(read_labels(frame, label_col, input_path))[keep]
     if n_per_class is not None:
-        keep = _sample_per_class(y, n_per_class, random_state)
-        texts, y = [texts[i] for i in keep], y[keep]
+        chosen = _sample_per_class(y, n_per_class, random_state)
+        texts, y = [texts[i] for i in chosen], y[chosen]
     if len(set(y.tolist())) < 2:
         raise CommandError(f"column '{label_col}' holds a single class; a classifier needs two.")
-    model = _local_or_id(model)
-    meta = {"format": 1, "kind": "setfit" if setfit else "pipeline", "model": model,
-            "text_col": text_col, "label_col": label_col, "layers": layers,
-            "pooling": pooling, "n_train": len(texts), "fewshot_version": __version__}
+    metadata = {"command": "fewshot train", "text_col": text_col, "label_col": label_col,
+                "n_train": len(texts), "input": str(input_path)}
 
-    with atomic_folder(out) as folder:
+    with atomic_folder(out, marker=MANIFEST) as folder:
         if setfit:
-            try:
-                from fewshot.setfit import SetFitClassifier
-            except ImportError as exc:
-                raise CommandError(
-                    "--setfit needs fewshot.SetFitClassifier, which this installation of "
-                    "fewshot does not have."
-                ) from exc
-            params = {"model": model, "layer": layers, "pooling": pooling,
-                      "random_state": random_state}
+            from .setfit import SetFitClassifier
+
+            params = {"model": model, "layer": layers, "pooling": pooling or "mean",
+                      "random_state": random_state, "progress": not quiet}
             if n_iterations is not None:
                 params["n_iterations"] = n_iterations
             clf = SetFitClassifier(**params).fit(texts, y)
-            clf.save(str(folder / "setfit"))
+            clf.set_params(progress=False)  # the saved model stays quiet
         else:
-            import skops.io
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import Pipeline
 
@@ -440,50 +297,10 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
                                          progress=not quiet)),
                 ("classify", LogisticRegression(max_iter=1000)),
             ]).fit(texts, y)
-            clf.set_params(embed__progress=False)  # the saved model stays quiet
-            # skops, not pickle: loading a model folder must not run arbitrary code.
-            skops.io.dump(clf, folder / "pipeline.skops")
-        meta["classes"] = [c.item() if hasattr(c, "item") else c for c in clf.classes_]
-        (folder / MODEL_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    kind = "SetFit" if setfit else "linear probe"
-    _note(quiet, f"Trained a {kind} on {len(texts)} texts ({len(meta['classes'])} classes); "
-                 f"saved to {out}. The encoder is reloaded from {model} when predicting.")
-
-
-def load_model_folder(folder):
-    """Return ``(classifier, metadata)`` from a folder written by ``fewshot train``."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"model folder '{folder}' does not exist.")
-    try:
-        meta = json.loads((folder / MODEL_META).read_text(encoding="utf-8"))
-        kind = meta["kind"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CommandError(
-            f"'{folder}' is not a readable fewshot model folder (no valid {MODEL_META}); "
-            "make one with `fewshot train`."
-        ) from exc
-    try:
-        if kind == "setfit":
-            from fewshot.setfit import SetFitClassifier
-
-            clf = SetFitClassifier.load(str(folder / "setfit"))
-        elif kind == "pipeline":
-            import skops.io
-
-            file = folder / "pipeline.skops"
-            untrusted = skops.io.get_untrusted_types(file=file)
-            foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "fewshot."))]
-            if foreign:
-                raise ValueError(f"it holds types outside scikit-learn, numpy and fewshot: {foreign}")
-            clf = skops.io.load(file, trusted=untrusted)
-        else:
-            raise ValueError(f"unknown model kind {kind!r}")
-    except Exception as exc:  # unpickling and loading raise many types
-        raise CommandError(
-            f"cannot load the model in '{folder}': {_first_line(exc)}"
-        ) from exc
-    return clf, meta
+        save_model(clf, folder, metadata=metadata)
+    kind = "SetFit classifier" if setfit else "linear probe"
+    _note(quiet, f"Trained a {kind} on {len(texts)} texts ({len(clf.classes_)} classes); "
+                 f"saved to {out} with the encoder's weights (the folder is self-contained).")
 
 
 @cli.command()
@@ -492,37 +309,55 @@ def load_model_folder(folder):
 @click.option("--text-col", default=None, help="Column holding the texts [default: as in training].")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Predictions file (.csv, .tsv, .jsonl or .parquet).")
+@click.option("--model", default=None,
+              help="Embed with this encoder (id or folder) instead of the copy in MODEL_DIR "
+                   "(linear-probe folders; it must be the same weights).")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Allow a folder saved with trust_remote_code=True (runs its model code).")
+@_skip_option
 @_quiet_option
 @_reported
-def predict(model_dir, input_path, text_col, out, quiet):
+def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip_bad_rows, quiet):
     """Predict a label and class probabilities for every row of INPUT, in input order.
 
     Writes columns `label` (the most probable class) and `proba_<class>` (one per
-    class). The encoder is reloaded by the name or folder recorded at training time.
+    class). With --skip-bad-rows, rows without text get empty cells.
     """
     import numpy as np
     import pandas as pd
 
-    _check_suffix(out, (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"))
-    clf, meta = load_model_folder(model_dir)
-    text_col = text_col or meta.get("text_col", "text")
-    texts = read_texts(read_table(input_path), text_col, input_path)
-    if meta["kind"] == "pipeline":
-        # Embed once, then ask the fitted head for both labels and probabilities.
-        clf.set_params(embed__progress=not quiet)
-        features = clf[:-1].transform(texts)
-        head = clf[-1]
-        labels, proba = head.predict(features), head.predict_proba(features)
-    else:
-        if "progress" in clf.get_params():
-            clf.set_params(progress=not quiet)
-        proba = np.asarray(clf.predict_proba(texts))
-        labels = np.asarray(clf.classes_)[proba.argmax(axis=1)]
-    columns = {"label": np.asarray(labels)}
-    for j, label in enumerate(clf.classes_):
-        columns[f"proba_{label}"] = np.asarray(proba)[:, j]
+    from ._predict import labels_and_proba
+    from .model_folder import load_model, read_manifest
+
+    check_suffix(out, WRITABLE)
+    if not Path(model_dir).is_dir():
+        raise InputError(f"model folder '{model_dir}' does not exist.")
+    manifest = read_manifest(model_dir)
+    try:
+        clf = load_model(model_dir, model=model, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # unpacking a broken folder raises many types
+        raise CommandError(f"cannot load the model in '{model_dir}': {_first_line(exc)}") from exc
+    text_col = text_col or manifest.get("metadata", {}).get("text_col", "text")
+    frame = read_table(input_path)
+    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    _set_progress(clf, not quiet)
+    labels, proba = labels_and_proba(clf, texts)
+    classes = [plain(c) for c in clf.classes_]
+    columns = {"label": np.full(len(frame), None, dtype=object)}
+    columns["label"][keep] = [plain(v) for v in labels]
+    for j, label in enumerate(classes):
+        column = np.full(len(frame), np.nan)
+        column[keep] = proba[:, j]
+        columns[f"proba_{label}"] = column
     write_table(pd.DataFrame(columns), out)
     _note(quiet, f"Wrote {len(texts)} predictions to {out}")
+
+
+def _set_progress(clf, progress: bool) -> None:
+    params = clf.get_params()
+    for name in ("progress", "embed__progress"):
+        if name in params:
+            clf.set_params(**{name: progress})
 
 
 @cli.command()
@@ -535,25 +370,27 @@ def predict(model_dir, input_path, text_col, out, quiet):
               help="Comma-separated poolings to compare.")
 @click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True,
               help="Cross-validation folds.")
-@click.option("--scoring", default=None, help="scikit-learn scorer name [default: accuracy].")
+@click.option("--scoring", default=None,
+              help="Any scikit-learn scorer name, e.g. f1_macro [default: accuracy].")
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also save the score-per-layer plot (.png, .svg or .pdf).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Also save the table (.csv, .jsonl or .parquet).")
+@_skip_option
 @_quiet_option
 @_reported
 def probe(input_path, text_col, label_col, model, layers, poolings, cv, scoring, random_state,
-          plot_path, out, quiet):
+          plot_path, out, skip_bad_rows, quiet):
     """Which layer and pooling separate the labels best? Prints a table of CV scores."""
     from .probe import probe_layers
 
     poolings = _names(poolings, POOLINGS, "--poolings")
-    _check_suffix(plot_path, (".png", ".svg", ".pdf"), "--plot")
-    _check_suffix(out, (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"))
+    check_suffix(plot_path, (".png", ".svg", ".pdf"), "--plot")
+    check_suffix(out, WRITABLE)
     frame = read_table(input_path)
-    texts = read_texts(frame, text_col, input_path)
-    y = read_labels(frame, label_col, input_path)
+    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    y = read_labels(frame, label_col, input_path)[keep]
     result = probe_layers(texts, y, model=model, layers=layers, poolings=poolings, cv=cv,
                           scoring=scoring, random_state=random_state, progress=not quiet)
     click.echo(result.to_string())
@@ -582,31 +419,34 @@ def _save_figure(figure, path, dpi):
 @_model_option
 @click.option("--layers", type=LAYERS, default="-1", show_default=True,
               help="One layer gives one picture; 'all' or a list gives one panel per layer.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True)
+@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
+              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
 @click.option("--method", type=click.Choice(["umap", "pca", "tsne"]), default="umap",
               show_default=True, help="2-D projection.")
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--dpi", type=click.IntRange(min=20, max=600), default=100, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Picture file (.png, .svg or .pdf).")
+@_skip_option
 @_quiet_option
 @_reported
 def plot(input_path, text_col, label_col, model, layers, pooling, method, random_state, dpi,
-         out, quiet):
+         out, skip_bad_rows, quiet):
     """Draw the texts of INPUT in 2-D (UMAP by default), coloured by label."""
+    from ._loading import short_model_name
     from .embedder import DistilEmbedder
-    from .viz import _short_model_name, plot_embeddings, plot_layers
+    from .viz import plot_embeddings, plot_layers
 
-    _check_suffix(out, (".png", ".svg", ".pdf"))
+    check_suffix(out, (".png", ".svg", ".pdf"))
     frame = read_table(input_path)
-    texts = read_texts(frame, text_col, input_path)
-    y = read_labels(frame, label_col, input_path) if label_col else None
+    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    y = read_labels(frame, label_col, input_path)[keep] if label_col else None
     if isinstance(layers, int):
         embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling,
                                   progress=not quiet)
         ax = plot_embeddings(
             texts, y, embedder=embedder, method=method, random_state=random_state,
-            title=f"{_short_model_name(model)} · layer {layers} · {pooling} pooling",
+            title=f"{short_model_name(model)} · layer {layers} · {pooling} pooling",
         )
         figure = ax.figure
     else:

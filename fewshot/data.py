@@ -7,8 +7,11 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
 from sklearn.utils import Bunch
+
+from ._validation import as_rows, check_labels, plain, take_rows
+
+__all__ = ["load_customer_feedback", "read_dataset", "read_split", "sample_per_class"]
 
 
 def load_customer_feedback(*, return_X_y: bool = False):
@@ -113,18 +116,22 @@ def sample_per_class(X, y, n: int, *, random_state=None):
 
     Parameters
     ----------
-    X : sequence
-        Texts (or anything indexable by position).
+    X : sequence, numpy array, pandas Series/DataFrame or iterable
+        Texts (or any samples). Read by position: a pandas index is ignored, so a
+        shuffled or filtered DataFrame's column works as it is.
     y : array-like of shape (n_samples,)
+        One label per sample, also read by position.
     n : int
         Examples per class.
     random_state : int, RandomState or None
 
     Returns
     -------
-    X_sample : list
+    X_sample : list, ndarray or DataFrame
+        A list for lists, tuples, iterables and Series; an array for an array; a
+        DataFrame (with a fresh index) for a DataFrame.
     y_sample : ndarray
-        Shuffled, ``n * n_classes`` rows.
+        Shuffled, ``n * n_classes`` rows; ``y_sample[i]`` is the label of ``X_sample[i]``.
 
     Raises
     ------
@@ -139,19 +146,19 @@ def sample_per_class(X, y, n: int, *, random_state=None):
     """
     from sklearn.utils import check_random_state
 
-    y = np.asarray(y)
-    if not isinstance(n, (int, np.integer)) or n < 1:
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}.")
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+    X = as_rows(X)
+    y = check_labels(y, len(X), noun="row")
     rng = check_random_state(random_state)
     chosen = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
         if len(members) < n:
             raise ValueError(
-                f"class {label.item()!r} has {len(members)} examples, fewer than the {n} per class asked for."
+                f"class {plain(label)!r} has {len(members)} examples, fewer than the {n} per "
+                "class asked for."
             )
         chosen.append(rng.choice(members, size=n, replace=False))
     chosen = rng.permutation(np.concatenate(chosen))
-    return [X[i] for i in chosen], y[chosen]
+    return take_rows(X, chosen), y[chosen]

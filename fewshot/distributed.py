@@ -27,20 +27,16 @@ import warnings
 
 import numpy as np
 
+from ._optional import require
+from ._predict import split_head
+
 __all__ = ["embed_dataset", "predict_dataset"]
 
 ON_ERROR = ("raise", "null")
 
 
 def _import_ray():
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as error:  # pragma: no cover - the extra is installed in CI
-        raise ImportError(
-            "fewshot.distributed runs on Ray Data, which is not installed; install the "
-            "extra with: pip install 'fewshot[ray]'"
-        ) from error
+    ray = require("ray", "ray.data", extra="ray", feature="fewshot.distributed (Ray Data)")
     return ray
 
 
@@ -63,7 +59,7 @@ class _BatchWorker:
             torch.set_num_threads(num_threads)
         # One copy of the estimator in the object store; each actor fetches it once here.
         self.estimator = ray.get(estimator_ref)
-        self.featurize, self.head = _split_head(self.estimator) if task == "predict" else (None, None)
+        self.featurize, self.head = split_head(self.estimator) if task == "predict" else (None, None)
         self.task = task
         self.text_column = text_column
         self.columns = columns
@@ -138,21 +134,6 @@ class _BatchWorker:
         if self.on_error == "null":
             table = table.append_column(self.error_column, pa.array(errors, type=pa.string()))
         return table
-
-
-def _split_head(estimator):
-    """``(featurize, head)`` of a classifier, so that ``predict`` and ``predict_proba``
-    of one batch embed its texts once; ``featurize`` is None when the estimator cannot be
-    split (it then gets the texts directly)."""
-    from sklearn.pipeline import Pipeline
-
-    from .setfit import SetFitClassifier
-
-    if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-        return estimator[:-1].transform, estimator[-1]
-    if isinstance(estimator, SetFitClassifier):
-        return estimator.transform, estimator.head_
-    return None, estimator
 
 
 def _column(values, good, kind=None):

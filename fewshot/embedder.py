@@ -2,73 +2,15 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._backends import BACKENDS, QUANTIZE, check_onnx_installed
-from ._encoding import COMBINE, HEAD_OUTPUTS, LONG_TEXT, EncodingSpec, encode, head_labels
-from ._loading import DEFAULT_MODEL, get_model, resolve_device, resolve_dtype
+from ._encoding import head_labels
+from ._loading import DEFAULT_MODEL
+from ._params import embedding_plan
 from ._validation import check_texts
-from .cache import as_cache, cached_encode
-from .pooling import POOLINGS
 
-
-def resolve_layers(layers, n_layers: int, model_name: str = "the model") -> tuple[int, ...]:
-    """Turn ``layers`` (int, list of ints or "all") into layer numbers ``0..n_layers``.
-
-    Negative numbers count from the top: -1 is the last layer, ``-(n_layers + 1)`` the
-    embedding output.
-
-    Examples
-    --------
-    >>> resolve_layers([0, -1], 6)
-    (0, 6)
-    >>> resolve_layers("all", 2)
-    (0, 1, 2)
-    """
-    if isinstance(layers, str):
-        if layers != "all":
-            raise ValueError(f"layers={layers!r} is not valid; use an int, a list of ints or 'all'.")
-        return tuple(range(n_layers + 1))
-    if isinstance(layers, numbers.Integral) and not isinstance(layers, bool):
-        requested = [layers]
-    elif isinstance(layers, (list, tuple, range, np.ndarray)):
-        requested = list(layers)
-    else:
-        raise TypeError(
-            f"layers must be an int, a list of ints or 'all', got {type(layers).__name__}."
-        )
-    resolved = []
-    for layer in requested:
-        if not isinstance(layer, numbers.Integral) or isinstance(layer, bool):
-            raise TypeError(f"layers holds {layer!r}; every layer must be an int.")
-        if not -(n_layers + 1) <= layer <= n_layers:
-            raise ValueError(
-                f"layer {layer} is out of range for {model_name}, which has {n_layers} "
-                f"layers: use 0..{n_layers} (0 = embedding output, {n_layers} = last) "
-                f"or -{n_layers + 1}..-1 counting from the top."
-            )
-        resolved.append(int(layer) % (n_layers + 1))
-    if len(set(resolved)) != len(resolved):
-        raise ValueError(f"layers={layers!r} names the same layer twice.")
-    return tuple(resolved)
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}.")
-
-
-def _check_model_name(model):
-    if not isinstance(model, str) or not model:
-        raise TypeError(f"model must be a Hugging Face model id or a folder path (str), got {model!r}.")
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+__all__ = ["DistilEmbedder"]
 
 
 class DistilEmbedder(TransformerMixin, BaseEstimator):
@@ -86,7 +28,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : str, default="distilbert-base-uncased-finetuned-sst-2-english"
+    model : str or path-like, default="distilbert-base-uncased-finetuned-sst-2-english"
         Hugging Face model id or local folder. Any encoder ``transformers.AutoModel``
         loads works for hidden states.
     revision : str, optional
@@ -94,15 +36,18 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
     layers : int, list of int or "all", default=-1
         0 is the embedding output, 1..L the transformer blocks; negative numbers count
         from the top (-1 = last). ``[]`` with ``head`` gives head features only.
-    pooling : {"mean", "cls", "max"}, default="mean"
-        "mean" and "max" ignore padding; "cls" takes the first token.
+    pooling : {"mean", "cls", "max"} or None, default=None
+        "mean" and "max" ignore padding; "cls" takes the first token. None: the
+        model folder's own pooling when it is a sentence-transformers model, else
+        "mean".
     combine : {"concat", "mean"}, default="concat"
         How several layers are joined: side by side, or averaged.
     head : {None, "logits", "proba"}, default=None
         Append the sequence-classification head's logits or softmax probabilities
         (one column per class in the model's ``id2label``).
-    max_length : int, default=512
+    max_length : int or None, default=None
         Tokens per window, special tokens included; capped at the model's limit.
+        None: a sentence-transformers folder's ``max_seq_length``, else 512.
     long_text : {"truncate", "chunk"}, default="truncate"
         "truncate" cuts texts at ``max_length``. "chunk" splits a long text into
         overlapping windows, embeds each and averages them weighted by their token
@@ -115,8 +60,11 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         "auto" uses CUDA when available, else the CPU.
     dtype : {"float32", "float16", "bfloat16"}, default="float32"
         Weights and activations; features are returned as float32 either way.
-    normalize : bool, default=False
+    normalize : bool or None, default=None
         L2-normalise the hidden-state features of each text (head columns untouched).
+        None: True when the model is a sentence-transformers folder ending in a
+        ``Normalize`` module, else False. With the three defaults, a
+        sentence-transformers folder embeds as ``SentenceTransformer(folder).encode``.
     backend : {"torch", "onnx"}, default="torch"
         Where the forward pass runs. "onnx" uses ONNX Runtime on the CPU (install
         ``fewshot[onnx]``): fewshot exports the model on first use and keeps the export
@@ -147,7 +95,11 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
     n_model_layers_ : int
         Number of transformer blocks in the model.
     max_length_ : int
-        ``max_length`` after capping at the model's limit.
+        ``max_length`` after defaults and capping at the model's limit.
+    pooling_ : str
+        The pooling used (``pooling``, or the model's own when it is None).
+    normalize_ : bool
+        Whether rows are L2-normalised (``normalize``, or the model's own when None).
     n_features_out_ : int
         Number of output columns.
     head_labels_ : list of str
@@ -184,16 +136,16 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         model=DEFAULT_MODEL,
         revision=None,
         layers=-1,
-        pooling="mean",
+        pooling=None,
         combine="concat",
         head=None,
-        max_length=512,
+        max_length=None,
         long_text="truncate",
         stride=64,
         batch_size=32,
         device="auto",
         dtype="float32",
-        normalize=False,
+        normalize=None,
         backend="torch",
         quantize=None,
         n_threads=None,
@@ -221,92 +173,6 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.trust_remote_code = trust_remote_code
 
-    # -- parameter checks and model resolution -------------------------------------
-
-    def _check_params(self):
-        """Checks that need no model, so typos fail before any download."""
-        _check_model_name(self.model)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        _check_choice("combine", self.combine, COMBINE)
-        _check_choice("head", self.head, (None,) + HEAD_OUTPUTS)
-        _check_choice("long_text", self.long_text, LONG_TEXT)
-        _check_int("max_length", self.max_length, 2)
-        _check_int("stride", self.stride, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        for flag in ("normalize", "progress", "trust_remote_code"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, got {getattr(self, flag)!r}.")
-        if isinstance(self.layers, (list, tuple)) and len(self.layers) == 0 and self.head is None:
-            raise ValueError("layers=[] and head=None ask for no features; request a layer or a head.")
-        resolve_dtype(self.dtype, resolve_device(self.device))
-        _check_choice("backend", self.backend, BACKENDS)
-        _check_choice("quantize", self.quantize, QUANTIZE)
-        if self.n_threads is not None:
-            _check_int("n_threads", self.n_threads, 1)
-        as_cache(self.cache)
-        if self.quantize is not None and self.backend != "onnx":
-            raise ValueError(
-                f"quantize={self.quantize!r} is ONNX Runtime's dynamic quantisation; use "
-                f"backend='onnx', quantize={self.quantize!r} (pip install 'fewshot[onnx]')."
-            )
-        if self.backend == "onnx":
-            if resolve_dtype(self.dtype, None) != resolve_dtype("float32", None):
-                raise ValueError(
-                    f"backend='onnx' runs float32 weights, but dtype={self.dtype!r}; use "
-                    "dtype='float32' (quantize='int8' for a smaller, faster model)."
-                )
-            if self.device != "auto" and resolve_device(self.device).type != "cpu":
-                raise ValueError(
-                    f"backend='onnx' runs on the CPU, but device={self.device!r}; use "
-                    "device='cpu' or 'auto', or backend='torch' on the GPU."
-                )
-            check_onnx_installed()
-
-    def _load(self):
-        return get_model(
-            self.model,
-            revision=self.revision,
-            # ONNX Runtime runs on the CPU; export from weights that live there too.
-            device="cpu" if self.backend == "onnx" else self.device,
-            dtype=self.dtype,
-            trust_remote_code=self.trust_remote_code,
-        )
-
-    def _resolve(self):
-        """Validate the parameters against the model; return ``(loaded model, spec)``."""
-        self._check_params()
-        loaded = self._load()
-        layers = resolve_layers(self.layers, loaded.n_layers, f"model {self.model!r}")
-        if self.head is not None and not loaded.has_head:
-            architectures = getattr(loaded.config, "architectures", None)
-            raise ValueError(
-                f"head={self.head!r} needs a sequence-classification head, but model "
-                f"{self.model!r} has none (architectures: {architectures}). Use head=None, "
-                "or a model fine-tuned for classification such as "
-                f"{DEFAULT_MODEL!r}."
-            )
-        max_length = min(int(self.max_length), loaded.max_length)
-        if self.long_text == "chunk":
-            room = max_length - loaded.tokenizer.num_special_tokens_to_add()
-            if self.stride >= room:
-                raise ValueError(
-                    f"stride={self.stride} must be smaller than the {room} text tokens "
-                    f"of a window (max_length={max_length} minus special tokens)."
-                )
-        spec = EncodingSpec(
-            layers=layers,
-            pooling=self.pooling,
-            combine=self.combine,
-            head=self.head,
-            max_length=max_length,
-            long_text=self.long_text,
-            stride=int(self.stride),
-            normalize=bool(self.normalize),
-            backend=self.backend,
-            quantize=self.quantize,
-        )
-        return loaded, spec
-
     # -- scikit-learn API ---------------------------------------------------------
 
     def fit(self, X=None, y=None):
@@ -324,12 +190,14 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         """
         if X is not None:
             check_texts(X)
-        loaded, spec = self._resolve()
-        self.layers_ = spec.layers
-        self.n_model_layers_ = loaded.n_layers
-        self.max_length_ = spec.max_length
-        self.n_features_out_ = spec.n_features(loaded)
-        self.head_labels_ = head_labels(loaded) if loaded.has_head else []
+        plan = embedding_plan(self)
+        self.layers_ = plan.spec.layers
+        self.n_model_layers_ = plan.loaded.n_layers
+        self.max_length_ = plan.spec.max_length
+        self.pooling_ = plan.spec.pooling
+        self.normalize_ = plan.spec.normalize
+        self.n_features_out_ = plan.n_features
+        self.head_labels_ = head_labels(plan.loaded) if plan.loaded.has_head else []
         return self
 
     def transform(self, X, out=None):
@@ -352,20 +220,15 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
             Rows in input order; ``out`` itself when given.
         """
         texts = check_texts(X)
-        loaded, spec = self._resolve()
-        options = {
-            "batch_size": int(self.batch_size),
-            "progress": bool(self.progress),
-            "n_threads": self.n_threads,
-        }
-        cache = as_cache(self.cache)
-        if cache is None:
-            return encode(loaded, texts, spec, out=out, **options)
-        return cached_encode(cache, loaded, texts, spec, out=out, **options)
+        return embedding_plan(self).encode(texts, out=out)
 
     def fit_transform(self, X, y=None, **fit_params):
-        """Fit (validate) and embed ``X``; same result as ``fit(X).transform(X)``."""
-        return self.fit(X, y).transform(X)
+        """Fit (validate) and embed ``X``; same result as ``fit(X).transform(X)``.
+
+        ``X`` is read once, so a generator of texts works here as in ``transform``.
+        """
+        texts = check_texts(X)
+        return self.fit(texts, y).transform(texts)
 
     def get_feature_names_out(self, input_features=None):
         """Column names such as ``layer4_mean_0`` or ``head_proba_POSITIVE``.
@@ -374,8 +237,8 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         -------
         ndarray of str
         """
-        loaded, spec = self._resolve()
-        return np.asarray(spec.feature_names(loaded), dtype=object)
+        plan = embedding_plan(self)
+        return np.asarray(plan.spec.feature_names(plan.loaded), dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,7 +13,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+from ._validation import check_labels
 from .data import sample_per_class
+
+__all__ = ["METRICS", "evaluate_few_shot", "plot_learning_curve", "summarize"]
 
 METRICS = {
     "accuracy": accuracy_score,
@@ -23,11 +26,32 @@ METRICS = {
 
 
 def _metric(scoring):
-    if callable(scoring):
-        return getattr(scoring, "__name__", "score"), scoring
-    if scoring not in METRICS:
-        raise ValueError(f"scoring={scoring!r} is not known; use one of {sorted(METRICS)} or a callable(y_true, y_pred).")
-    return scoring, METRICS[scoring]
+    """``(name, score(model, X, y) -> (score, predict seconds))`` for ``scoring``."""
+    from sklearn.metrics import get_scorer, get_scorer_names
+
+    if callable(scoring) or scoring in METRICS:
+        metric = scoring if callable(scoring) else METRICS[scoring]
+        name = getattr(scoring, "__name__", "score") if callable(scoring) else scoring
+
+        def score(model, X, y):
+            start = time.perf_counter()
+            predicted = model.predict(X)
+            return float(metric(y, predicted)), time.perf_counter() - start
+
+        return name, score
+    if isinstance(scoring, str) and scoring in get_scorer_names():
+        scorer = get_scorer(scoring)
+
+        def score(model, X, y):
+            start = time.perf_counter()
+            value = scorer(model, X, y)
+            return float(value), time.perf_counter() - start
+
+        return scoring, score
+    raise ValueError(
+        f"scoring={scoring!r} is not known; use one of {sorted(METRICS)}, any scikit-learn "
+        "scorer name (sklearn.metrics.get_scorer_names()) or a callable(y_true, y_pred)."
+    )
 
 
 def evaluate_few_shot(
@@ -55,7 +79,9 @@ def evaluate_few_shot(
         Training examples per class.
     seeds : iterable of int, default=range(10)
         One training sample (and estimator seed) per value: the SetFit protocol uses 10.
-    scoring : {"accuracy", "f1_macro", "matthews"} or callable, default="accuracy"
+    scoring : str or callable, default="accuracy"
+        "accuracy", "f1_macro", "matthews", any scikit-learn scorer name (e.g.
+        "balanced_accuracy", "neg_log_loss"), or a callable ``(y_true, y_pred)``.
     method : str, optional
         Label for the ``method`` column (default: the estimator's class name).
     progress : bool, default=False
@@ -78,11 +104,11 @@ def evaluate_few_shot(
     import pandas as pd
     from tqdm.auto import tqdm
 
-    name, metric = _metric(scoring)
+    name, score = _metric(scoring)
     sizes = [n_per_class] if isinstance(n_per_class, (int, np.integer)) else list(n_per_class)
     seeds = list(seeds)
     method = method or type(estimator).__name__
-    y_test = np.asarray(y_test)
+    y_test = check_labels(y_test, name="y_test")
     rows = []
     with tqdm(total=len(sizes) * len(seeds), disable=not progress, desc=method, unit="run") as bar:
         for n in sizes:
@@ -93,13 +119,11 @@ def evaluate_few_shot(
                     model.set_params(random_state=seed)
                 start = time.perf_counter()
                 model.fit(X_s, y_s)
-                fitted = time.perf_counter()
-                predicted = model.predict(X_test)
-                done = time.perf_counter()
+                fit_seconds = time.perf_counter() - start
+                value, predict_seconds = score(model, X_test, y_test)
                 rows.append({
                     "method": method, "n_per_class": n, "seed": seed, "metric": name,
-                    "score": float(metric(y_test, predicted)),
-                    "fit_seconds": fitted - start, "predict_seconds": done - fitted,
+                    "score": value, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
                 })
                 bar.update(1)
     return pd.DataFrame(rows)
@@ -140,7 +164,9 @@ def plot_learning_curve(runs, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    from ._optional import require
+
+    plt = require("matplotlib.pyplot", extra="viz", feature="plot_learning_curve")
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+__all__ = ["POOLINGS", "cls_pool", "max_pool", "mean_pool", "pool"]
+
 POOLINGS = ("mean", "cls", "max")
 
 

@@ -8,7 +8,6 @@ layer/pooling pair, all on the same folds.
 from __future__ import annotations
 
 import numbers
-from dataclasses import replace
 
 import numpy as np
 from sklearn.base import clone, is_classifier
@@ -16,11 +15,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_val_score
 from threadpoolctl import threadpool_limits
 
-from ._encoding import encode
+from ._encoding import l2_normalize
 from ._loading import DEFAULT_MODEL
-from ._validation import check_texts
-from .embedder import DistilEmbedder
+from ._params import as_embedder, embedding_plan, resolved_normalize
+from ._validation import check_labels, check_texts
 from .pooling import POOLINGS
+
+__all__ = ["ProbeResult", "probe_layers"]
 
 
 class ProbeResult:
@@ -122,21 +123,6 @@ class ProbeResult:
         return plot_probe(self, ax=ax)
 
 
-def _l2_normalize(X: np.ndarray) -> np.ndarray:
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-
-
-def _as_embedder(model) -> DistilEmbedder:
-    if isinstance(model, DistilEmbedder):
-        return clone(model)
-    if isinstance(model, str):
-        return DistilEmbedder(model=model)
-    raise TypeError(
-        f"model must be a model id or folder (str) or a DistilEmbedder, got "
-        f"{type(model).__name__}."
-    )
-
-
 def _check_poolings(poolings) -> tuple[str, ...]:
     if isinstance(poolings, str):
         poolings = (poolings,)
@@ -149,19 +135,6 @@ def _check_poolings(poolings) -> tuple[str, ...]:
     if len(set(poolings)) != len(poolings):
         raise ValueError(f"poolings={poolings!r} names the same pooling twice.")
     return poolings
-
-
-def _check_target(y, n_texts):
-    if y is None:
-        raise TypeError("y is None; probing needs one label per text.")
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D (one label per text), got shape {y.shape}.")
-    if len(y) != n_texts:
-        raise ValueError(f"texts has {n_texts} entries but y has {len(y)}; give one label per text.")
-    if y.dtype == object and any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y):
-        raise ValueError("y holds missing labels (None/NaN); drop or fill those rows first.")
-    return y
 
 
 def _make_splits(cv, y, classifier, random_state):
@@ -199,7 +172,7 @@ def probe_layers(
     estimator=None,
     cv=5,
     scoring=None,
-    random_state=None,
+    random_state=0,
     n_jobs=None,
     progress=False,
 ) -> ProbeResult:
@@ -230,8 +203,9 @@ def probe_layers(
     scoring : str or callable, optional
         Any scikit-learn scorer; default the estimator's ``score`` (accuracy for
         classifiers).
-    random_state : int, optional
-        Seeds the folds when ``cv`` is an int.
+    random_state : int or None, default=0
+        Seeds the folds when ``cv`` is an int, so a probe gives the same numbers every
+        run; None draws new folds each time.
     n_jobs : int, optional
         Parallel jobs for each cross-validation.
     progress : bool, default=False
@@ -262,7 +236,7 @@ def probe_layers(
     from tqdm.auto import tqdm
 
     texts = check_texts(texts, name="texts", allow_empty=False)
-    y = _check_target(y, len(texts))
+    y = check_labels(y, len(texts), x_name="texts")
     poolings = _check_poolings(poolings)
     estimator = LogisticRegression(max_iter=1000) if estimator is None else estimator
     if not hasattr(estimator, "fit"):
@@ -270,17 +244,18 @@ def probe_layers(
     classifier = is_classifier(estimator)
     splits = _make_splits(cv, y, classifier, random_state)
 
-    embedder = _as_embedder(model).set_params(
-        layers=layers, pooling=poolings[0], head=None, combine="concat"
-    )
-    loaded, spec = embedder._resolve()
-    # Every pooling from the same forward pass. normalize=True must scale each layer's
-    # block on its own, not the concatenation, so it is applied per block below.
-    spec = replace(spec, pooling=poolings, normalize=False)
+    embedder = as_embedder(model)
     show = bool(progress or embedder.progress)
-    features = encode(loaded, texts, spec, batch_size=int(embedder.batch_size), progress=show)
-
-    width = loaded.hidden_size
+    # Every pooling from the same forward pass, through the embedder's own plan (its
+    # cache, threads and backend). normalize=True must scale each layer's block on its
+    # own, not the concatenation, so it is applied per block below.
+    plan = embedding_plan(
+        embedder, layers=layers, pooling=poolings, head=None, combine="concat",
+        normalize=False, progress=show,
+    )
+    features = plan.encode(texts)
+    spec, width = plan.spec, plan.loaded.hidden_size
+    normalize = resolved_normalize(embedder)
     pairs = [(p, layer) for p in poolings for layer in spec.layers]  # column-block order
     rows = []
     # Many small fits: threaded BLAS only adds synchronisation to them (on a busy 2-core
@@ -288,11 +263,18 @@ def probe_layers(
     with threadpool_limits(limits=1, user_api="blas"):
         for block, (pooling, layer) in enumerate(tqdm(pairs, disable=not show, desc="Probing")):
             columns = features[:, block * width : (block + 1) * width]
-            if embedder.normalize:
-                columns = _l2_normalize(columns)
+            if normalize:
+                columns = l2_normalize(columns.copy())
             fold_scores = cross_val_score(
-                clone(estimator), columns, y, cv=splits, scoring=scoring, n_jobs=n_jobs
+                clone(estimator), columns, y, cv=splits, scoring=scoring, n_jobs=n_jobs,
+                error_score="raise",  # a scorer that fails must not become "nan ± nan"
             )
+            if not np.all(np.isfinite(fold_scores)):
+                raise ValueError(
+                    f"scoring={scoring!r} gave {fold_scores.tolist()} on layer {layer} "
+                    f"({pooling}); pick a scorer that fits these labels (for several "
+                    "classes e.g. 'f1_macro' instead of 'f1')."
+                )
             rows += [(layer, pooling, fold, float(s)) for fold, s in enumerate(fold_scores)]
     scores = pd.DataFrame(rows, columns=["layer", "pooling", "fold", "score"])
     # Requested order: layer-major, so the table reads top to bottom by depth.
@@ -316,5 +298,3 @@ def probe_layers(
         chance=chance,
     )
 
-
-__all__ = ["ProbeResult", "probe_layers"]

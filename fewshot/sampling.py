@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["SAMPLING", "Pairs", "sample_pairs"]
+
 SAMPLING = ("oversampling", "undersampling", "unique")
 
 

@@ -1,8 +1,9 @@
 """``SetFitClassifier``: contrastive fine-tuning of an encoder body plus a classifier head.
 
 Phase 1 fine-tunes a private copy of the pretrained body on pairs of labelled texts
-(same class pulled together, different classes pushed apart, cosine-similarity loss).
-Phase 2 embeds the training texts with the fine-tuned body and fits the head.
+(:mod:`fewshot._contrastive`). Phase 2 embeds the training texts with the fine-tuned body
+and fits the head. The estimator here only checks, orchestrates and predicts; the
+folder format lives in :mod:`fewshot.model_folder`.
 
 The training loop is ours, written on torch rather than wrapped around
 ``setfit.Trainer``: setfit's sampler builds all O(n²) pairs and seeds itself with a
@@ -14,150 +15,38 @@ a fine-tuned body embeds exactly as it trained.
 
 from __future__ import annotations
 
-import copy
-import json
-import math
-import numbers
-
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import EncodingSpec, _pad, encode, forward_layers, tokenize
-from ._loading import (
-    DEFAULT_MODEL,
-    LoadedModel,
-    _find_blocks,
-    get_model,
-    quiet_transformers,
-    resolve_device,
+from ._contrastive import TrainingSchedule, train_body
+from ._encoding import tokenize
+from ._loading import DEFAULT_MODEL, load_saved_body, trainable_copy
+from ._params import (
+    ENCODING_CONSTRAINTS,
+    Classifier,
+    Integer,
+    Options,
+    Real,
+    check_backend,
+    load_model_for,
+    resolve_layers,
+    resolve_plan,
+    validate_params,
 )
-from ._validation import check_texts
-from .embedder import _check_choice, _check_int, _check_model_name, resolve_layers
-from .pooling import POOLINGS, pool
+from ._validation import check_class_labels, check_texts
+from .model_folder import encoder_from_bytes, encoder_to_bytes, load_model, save_model
 from .sampling import SAMPLING, sample_pairs
 
-MARKER = "fewshot_setfit.json"
-FORMAT = "fewshot-setfit"
-FORMAT_VERSION = 1
-HEAD_FILE = "head.skops"
+__all__ = ["SetFitClassifier"]
+
 MULTI_TARGET = ("one-vs-rest", "multi-output", "classifier-chain")
-
-
-# -- the fine-tuned body --------------------------------------------------------------
-
-
-def _trainable_body(pretrained: LoadedModel, layer: int) -> LoadedModel:
-    """A private copy of the encoder with the blocks above ``layer`` removed."""
-    body = copy.deepcopy(pretrained.body).float()
-    blocks = _find_blocks(body, body.config)
-    del blocks[layer:]
-    body.config.num_hidden_layers = layer
-    return LoadedModel(
-        name=pretrained.name,
-        tokenizer=pretrained.tokenizer,
-        model=body,
-        body=body,
-        blocks=blocks,
-        device=pretrained.device,
-        dtype=torch.float32,
-        has_head=False,
-    )
-
-
-def _write_body(body: LoadedModel, folder: Path, *, pooling: str, max_length: int) -> None:
-    """A Hugging Face model folder that sentence-transformers (and setfit) also load."""
-    with quiet_transformers():
-        body.model.save_pretrained(folder, safe_serialization=True)
-    body.tokenizer.save_pretrained(folder)
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ], indent=2))
-    (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": max_length, "do_lower_case": False}, indent=2)
-    )
-    (folder / "1_Pooling").mkdir(exist_ok=True)
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": body.hidden_size,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    }, indent=2))
-
-
-def _read_body(folder: Path, device) -> LoadedModel:
-    from transformers import AutoModel, AutoTokenizer
-
-    with quiet_transformers():
-        model = AutoModel.from_pretrained(folder, use_safetensors=True)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    device = resolve_device(device)
-    model.eval().to(device)
-    return LoadedModel(
-        name=str(folder), tokenizer=tokenizer, model=model, body=model,
-        blocks=_find_blocks(model, model.config), device=device,
-        dtype=torch.float32, has_head=False,
-    )
-
-
-# -- input checks -----------------------------------------------------------------------
-
-
-def _check_targets(y, n_samples: int):
-    """Return ``(classes, encoded y, multilabel)`` or raise before any training."""
-    if y is None:
-        raise TypeError("y is None; SetFitClassifier needs a label for every text.")
-    if isinstance(y, str):
-        raise TypeError("y is a single str; pass one label per text (a list or array).")
-    y_array = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
-    if y_array.ndim == 2:
-        y_array = np.asarray(y_array.tolist())
-    if y_array.ndim == 0 or len(y_array) != n_samples:
-        got = 1 if y_array.ndim == 0 else len(y_array)
-        raise ValueError(f"X has {n_samples} texts but y has {got} labels; they must match.")
-    if y_array.ndim == 1:
-        for i, label in enumerate(y_array):
-            if label is None or (isinstance(label, float) and math.isnan(label)):
-                raise ValueError(f"y[{i}] is missing ({label!r}); every text needs a label.")
-        kinds = {type(label) for label in y_array}
-        if len(kinds) > 1 and not all(issubclass(k, numbers.Integral) for k in kinds):
-            raise TypeError(f"y mixes label types {sorted(k.__name__ for k in kinds)}; use one type.")
-        y_array = np.asarray(y_array.tolist())
-    target_type = type_of_target(y_array)
-    if target_type == "multilabel-indicator":
-        Y = y_array.astype(int)
-        if Y.shape[1] < 2:
-            raise ValueError("A multi-label y needs at least two label columns.")
-        return np.arange(Y.shape[1]), Y, True
-    if target_type not in ("binary", "multiclass"):
-        raise ValueError(
-            f"y looks {target_type}; SetFitClassifier takes class labels (ints or strings) "
-            "or a 0/1 multi-label indicator matrix."
-        )
-    classes, encoded = np.unique(y_array, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(
-            f"y has a single class ({classes[0].item()!r}); a classifier needs at least two."
-        )
-    counts = np.bincount(encoded)
-    if counts.min() < 2:
-        lonely = classes[counts.argmin()].item()
-        raise ValueError(
-            f"class {lonely!r} has a single example; contrastive pairs need at least two "
-            "texts per class. Add an example of it or drop the class."
-        )
-    return classes, encoded, False
 
 
 class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -171,7 +60,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : str, default="distilbert-base-uncased-finetuned-sst-2-english"
+    model : str or path-like, default="distilbert-base-uncased-finetuned-sst-2-english"
         Hugging Face model id or local folder of the pretrained encoder.
     revision : str, optional
         Hub branch, tag or commit.
@@ -193,6 +82,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Passes over the pairs.
     batch_size : int, default=16
         Pairs per optimisation step (the texts in a step are embedded once each).
+    inference_batch_size : int, default=32
+        Texts per forward pass when embedding (``transform``, ``predict``, and the
+        head's training features).
     body_learning_rate : float, default=2e-5
         AdamW learning rate of the body, with linear warm-up and decay.
     warmup_proportion : float, default=0.1
@@ -202,6 +94,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     multi_target_strategy : {None, "one-vs-rest", "multi-output", "classifier-chain"}
         How the head handles a multi-label indicator ``y``; None means one-vs-rest.
     device : "auto", str or torch.device, default="auto"
+    backend : {"torch", "onnx"}, default="torch"
+        Where the fine-tuned body runs at inference: "onnx" exports it to ONNX Runtime
+        on first use (CPU only; ``pip install 'fewshot[onnx]'``). Training is PyTorch.
+    quantize : {None, "int8"}, default=None
+        ONNX Runtime dynamic int8 quantisation of that export (``backend="onnx"``).
+    n_threads : int, optional
+        Intra-op threads for inference; default ``torch.get_num_threads()``.
     random_state : int, RandomState or None
         Decides the pairs, their order, dropout and the head's randomness.
     progress : bool, default=False
@@ -234,6 +133,19 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     (['neg', 'pos'], (1,), (1, 32))
     """
 
+    _constraints = {
+        **ENCODING_CONSTRAINTS,
+        "head": Classifier(),
+        "n_iterations": Integer(1, optional=True),
+        "sampling": Options(*SAMPLING),
+        "max_pairs": Integer(2, optional=True),
+        "epochs": Integer(1),
+        "inference_batch_size": Integer(1),
+        "body_learning_rate": Real(0, low_open=True),
+        "warmup_proportion": Real(0, 1),
+        "multi_target_strategy": Options(None, *MULTI_TARGET),
+    }
+
     def __init__(
         self,
         *,
@@ -247,11 +159,15 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         max_pairs=None,
         epochs=1,
         batch_size=16,
+        inference_batch_size=32,
         body_learning_rate=2e-5,
         warmup_proportion=0.1,
         max_length=256,
         multi_target_strategy=None,
         device="auto",
+        backend="torch",
+        quantize=None,
+        n_threads=None,
         random_state=None,
         progress=False,
         trust_remote_code=False,
@@ -266,36 +182,20 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.max_pairs = max_pairs
         self.epochs = epochs
         self.batch_size = batch_size
+        self.inference_batch_size = inference_batch_size
         self.body_learning_rate = body_learning_rate
         self.warmup_proportion = warmup_proportion
         self.max_length = max_length
         self.multi_target_strategy = multi_target_strategy
         self.device = device
+        self.backend = backend
+        self.quantize = quantize
+        self.n_threads = n_threads
         self.random_state = random_state
         self.progress = progress
         self.trust_remote_code = trust_remote_code
 
-    # -- checks -------------------------------------------------------------------------
-
-    def _check_params(self):
-        _check_model_name(self.model)
-        _check_choice("pooling", self.pooling, POOLINGS)
-        _check_choice("sampling", self.sampling, SAMPLING)
-        _check_choice("multi_target_strategy", self.multi_target_strategy, (None,) + MULTI_TARGET)
-        if self.n_iterations is not None:
-            _check_int("n_iterations", self.n_iterations, 1)
-        if self.max_pairs is not None:
-            _check_int("max_pairs", self.max_pairs, 2)
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("max_length", self.max_length, 2)
-        if not isinstance(self.body_learning_rate, numbers.Real) or not self.body_learning_rate > 0:
-            raise ValueError(f"body_learning_rate must be a float > 0, got {self.body_learning_rate!r}.")
-        if not isinstance(self.warmup_proportion, numbers.Real) or not 0 <= self.warmup_proportion < 1:
-            raise ValueError(f"warmup_proportion must be in [0, 1), got {self.warmup_proportion!r}.")
-        if self.head is not None and not (hasattr(self.head, "fit") and hasattr(self.head, "predict")):
-            raise TypeError(f"head must be a scikit-learn classifier or None, got {self.head!r}.")
-        resolve_device(self.device)
+    # -- helpers --------------------------------------------------------------------------
 
     def _make_head(self, multilabel: bool, random_state: int):
         head = LogisticRegression(max_iter=1000) if self.head is None else clone(self.head)
@@ -310,8 +210,19 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return MultiOutputClassifier(head)
         return ClassifierChain(head, random_state=random_state)
 
-    def _spec(self) -> EncodingSpec:
-        return EncodingSpec(layers=(self.layer_,), pooling=self.pooling, max_length=self.max_length_)
+    def _plan(self, body=None):
+        """How the fine-tuned body embeds: the body's top layer, pooled, one path."""
+        body = self.body_ if body is None else body
+        params = {
+            **self.get_params(deep=False),
+            "layers": body.n_layers,
+            "max_length": self.max_length_,
+            "batch_size": self.inference_batch_size,
+            "head": None,  # the classifier head is ours, not a model head output
+            "normalize": False,
+            "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
+        }
+        return resolve_plan(body, params)
 
     # -- training -----------------------------------------------------------------------
 
@@ -330,18 +241,22 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self
         """
         texts = check_texts(X, allow_empty=False)
-        classes, y_encoded, multilabel = _check_targets(y, len(texts))
-        self._check_params()
+        classes, y_encoded, multilabel = check_class_labels(
+            y, len(texts), min_per_class=2, why=" for contrastive pairs"
+        )
+        validate_params(self, self._constraints)
+        params = self.get_params(deep=False)
+        check_backend(params)
         random = check_random_state(self.random_state)
         pair_seed, torch_seed, head_seed = (int(s) for s in random.randint(0, 2**31 - 1, size=3))
 
-        pretrained = get_model(
-            self.model, revision=self.revision, device=self.device, trust_remote_code=self.trust_remote_code
-        )
+        pretrained = load_model_for({**params, "backend": "torch"})
         (layer,) = resolve_layers(self.layer, pretrained.n_layers, f"model {self.model!r}")
         if layer == 0:
-            raise ValueError("layer=0 is the embedding output, which has no transformer block to fine-tune; use 1..L.")
-        self.layer_ = layer
+            raise ValueError(
+                "layer=0 is the embedding output, which has no transformer block to "
+                "fine-tune; use 1..L."
+            )
         self.max_length_ = min(int(self.max_length), pretrained.max_length)
         pairs = sample_pairs(
             y_encoded, n_iterations=self.n_iterations, sampling=self.sampling,
@@ -350,10 +265,12 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if len(pairs) == 0:
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
-        body = _trainable_body(pretrained, layer)
-        ids, _ = tokenize(body.tokenizer, texts, self._spec())
-        self.train_loss_ = self._train(body, ids, pairs, torch_seed, pair_seed)
+        body = trainable_copy(pretrained, layer)
+        spec = self._plan(body).spec
+        ids, _, _ = tokenize(body.tokenizer, texts, spec)
+        self.train_loss_ = self._train(body, ids, pairs, spec, torch_seed, pair_seed)
         self.body_ = body
+        self.layer_ = layer
         self.n_pairs_ = len(pairs)
         self.classes_ = classes
         self.multilabel_ = multilabel
@@ -364,58 +281,17 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.head_ = head
         return self
 
-    def _train(self, body: LoadedModel, ids, pairs, torch_seed: int, order_seed: int) -> list[float]:
-        from tqdm.auto import tqdm
-
-        network = body.model
-        pad_id = body.tokenizer.pad_token_id or 0
-        batch_size = int(self.batch_size)
-        steps_per_epoch = math.ceil(len(pairs) / batch_size)
-        total = steps_per_epoch * int(self.epochs)
-        warmup = int(total * self.warmup_proportion)
-
-        def schedule(step):  # linear warm-up, then linear decay to zero
-            if step < warmup:
-                return (step + 1) / (warmup + 1)
-            return max(0.0, (total - step) / max(1, total - warmup))
-
-        optimizer = torch.optim.AdamW(network.parameters(), lr=float(self.body_learning_rate))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        order_rng = np.random.default_rng(order_seed)
-        devices = [body.device.index or 0] if body.device.type == "cuda" else []
-        losses = []
-        network.train()
-        try:
-            with torch.random.fork_rng(devices=devices), tqdm(
-                total=total, disable=not self.progress, desc="Fine-tuning", unit="step"
-            ) as bar:
-                torch.manual_seed(torch_seed)
-                for epoch in range(int(self.epochs)):
-                    order = order_rng.permutation(len(pairs)) if epoch else np.arange(len(pairs))
-                    epoch_loss = 0.0
-                    for start in range(0, len(pairs), batch_size):
-                        batch = order[start : start + batch_size]
-                        first, second = pairs.first[batch], pairs.second[batch]
-                        # Each distinct text of the step runs through the body once.
-                        unique, where = np.unique(np.concatenate([first, second]), return_inverse=True)
-                        input_ids, mask = _pad([ids[i] for i in unique], pad_id, body.device)
-                        hidden, _ = forward_layers(body, input_ids, mask, [self.layer_])
-                        embeddings = pool(hidden[self.layer_], mask, self.pooling)
-                        a = embeddings[torch.as_tensor(where[: len(batch)], device=body.device)]
-                        b = embeddings[torch.as_tensor(where[len(batch) :], device=body.device)]
-                        similarity = torch.nn.functional.cosine_similarity(a, b)
-                        target = torch.as_tensor(pairs.target[batch], device=body.device)
-                        loss = torch.nn.functional.mse_loss(similarity, target)
-                        loss.backward()
-                        optimizer.step()
-                        scheduler.step()
-                        optimizer.zero_grad(set_to_none=True)
-                        epoch_loss += loss.item() * len(batch)
-                        bar.update(1)
-                    losses.append(epoch_loss / len(pairs))
-        finally:
-            network.eval()
-        return losses
+    def _train(self, body, ids, pairs, spec, torch_seed: int, order_seed: int) -> list[float]:
+        schedule = TrainingSchedule(
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            learning_rate=float(self.body_learning_rate),
+            warmup_proportion=float(self.warmup_proportion),
+        )
+        return train_body(
+            body, ids, pairs, spec, schedule,
+            torch_seed=torch_seed, order_seed=order_seed, progress=bool(self.progress),
+        )
 
     # -- prediction ---------------------------------------------------------------------
 
@@ -431,27 +307,38 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, hidden_size)
         """
         check_is_fitted(self, "body_")
-        texts = check_texts(X)
-        return encode(self.body_, texts, self._spec(), batch_size=32, progress=bool(self.progress))
+        return self._plan().encode(check_texts(X))
 
     def fit_transform(self, X, y=None, **fit_params):
-        """Fit and return the fine-tuned embeddings of ``X``."""
-        return self.fit(X, y).transform(X)
+        """Fit and return the fine-tuned embeddings of ``X`` (read once)."""
+        texts = check_texts(X)
+        return self.fit(texts, y).transform(texts)
+
+    def _head_input(self, X):
+        check_is_fitted(self, "head_")
+        return self.transform(X)
 
     def predict(self, X):
         """Predicted class (or indicator row for multi-label y) per text."""
-        check_is_fitted(self, "head_")
-        return self.head_.predict(self.transform(X))
+        features = self._head_input(X)
+        if len(features) == 0:
+            shape = (0, len(self.classes_)) if self.multilabel_ else (0,)
+            return np.empty(shape, dtype=self.classes_.dtype if not self.multilabel_ else int)
+        return self.head_.predict(features)
 
     def predict_proba(self, X):
         """Class probabilities from the head; rows sum to 1 for single-label y."""
-        check_is_fitted(self, "head_")
-        return self.head_.predict_proba(self.transform(X))
+        features = self._head_input(X)
+        if len(features) == 0:
+            return np.empty((0, len(self.classes_)))
+        return self.head_.predict_proba(features)
 
     def decision_function(self, X):
         """The head's decision function, where it has one."""
-        check_is_fitted(self, "head_")
-        return self.head_.decision_function(self.transform(X))
+        features = self._head_input(X)
+        if len(features) == 0:
+            return np.empty((0,) if len(self.classes_) == 2 else (0, len(self.classes_)))
+        return self.head_.decision_function(features)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the fine-tuned embedding columns, e.g. ``setfit_layer6_mean_0``."""
@@ -475,7 +362,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The folder holds the fine-tuned body as a Hugging Face model (``config.json``,
         ``model.safetensors``, tokenizer files, plus sentence-transformers module files
         so ``SentenceTransformer(directory)`` embeds like :meth:`transform`), the head in
-        skops format (``head.skops``) and ``fewshot_setfit.json``.
+        skops format (``head.skops``) and the manifest ``fewshot.json``: the format of
+        :mod:`fewshot.model_folder`, the same one ``fewshot train`` writes.
 
         Parameters
         ----------
@@ -489,88 +377,58 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         Path
         """
-        import skops.io
-
-        check_is_fitted(self, "head_")
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_body(self.body_, folder, pooling=self.pooling, max_length=self.max_length_)
-        skops.io.dump(self.head_, folder / HEAD_FILE)
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "head"}
-        marker = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "params": params,
-            "layer": int(self.layer_),
-            "max_length": int(self.max_length_),
-            "multilabel": bool(self.multilabel_),
-            "classes": self.classes_.tolist(),
-            "n_pairs": int(self.n_pairs_),
-            "train_loss": self.train_loss_,
-            "default_head": self.head is None,
-        }
-        from . import __version__
-
-        marker["fewshot_version"] = __version__
-        (folder / MARKER).write_text(json.dumps(marker, indent=2, default=_json_default))
-        if setfit_compatible:
-            import joblib
-
-            labels = None if self.multilabel_ else [str(c) for c in self.classes_]
-            (folder / "config_setfit.json").write_text(
-                json.dumps({"normalize_embeddings": False, "labels": labels}, indent=2)
-            )
-            joblib.dump(self.head_, folder / "model_head.pkl")
-        return folder
+        return save_model(self, directory, setfit_compatible=setfit_compatible)
 
     @classmethod
-    def load(cls, directory, *, device="auto") -> "SetFitClassifier":
+    def load(cls, directory, *, device="auto", trust_remote_code=False) -> SetFitClassifier:
         """Load a classifier written by :meth:`save`; predictions are identical.
 
         Parameters
         ----------
         directory : str or Path
         device : "auto", str or torch.device, default="auto"
+        trust_remote_code : bool, default=False
+            Needed (and only honoured when passed here) for a folder saved with
+            ``trust_remote_code=True``.
 
         Returns
         -------
         SetFitClassifier
         """
-        import skops.io
+        from .model_folder import read_manifest
 
-        folder = Path(directory)
-        marker_file = folder / MARKER
-        if not marker_file.is_file():
+        manifest = read_manifest(directory, what="SetFitClassifier")
+        if manifest.get("kind") != "setfit":
             raise ValueError(
-                f"{str(folder)!r} is not a SetFitClassifier folder saved by fewshot: it has no "
-                f"{MARKER}. Save one with SetFitClassifier.save(directory)."
+                f"{str(directory)!r} is not a SetFitClassifier folder: it holds a "
+                f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
             )
-        marker = json.loads(marker_file.read_text())
-        if marker.get("format") != FORMAT or marker.get("format_version", 0) > FORMAT_VERSION:
-            raise ValueError(
-                f"{str(folder)!r} holds format {marker.get('format')!r} version "
-                f"{marker.get('format_version')!r}; this fewshot reads {FORMAT!r} up to "
-                f"version {FORMAT_VERSION}. Upgrade fewshot."
-            )
-        untrusted = skops.io.get_untrusted_types(file=folder / HEAD_FILE)
-        foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
-        if foreign:
-            raise ValueError(
-                f"The head in {str(folder)!r} uses types outside scikit-learn and numpy "
-                f"({foreign}); refusing to load them. Load it with skops yourself if you trust it."
-            )
-        head = skops.io.load(folder / HEAD_FILE, trusted=untrusted)
-        params = dict(marker["params"])
-        params["device"] = device
+        return load_model(directory, device=device, trust_remote_code=trust_remote_code)
+
+    def _fitted_state(self) -> dict:
+        return {
+            "layer": int(self.layer_),
+            "max_length": int(self.max_length_),
+            "multilabel": bool(self.multilabel_),
+            "n_pairs": int(self.n_pairs_),
+            "train_loss": [float(v) for v in self.train_loss_],
+        }
+
+    @classmethod
+    def _from_folder(cls, folder, manifest, head, device) -> SetFitClassifier:
+        known = cls().get_params(deep=False)
+        params = {k: v for k, v in manifest["params"].items() if k in known}
+        params.update(device=device, progress=False)
         clf = cls(**params)
-        clf.head = None if marker.get("default_head", True) else _unwrap(head)
-        clf.body_ = _read_body(folder, device)
-        clf.layer_ = clf.body_.n_layers
-        clf.max_length_ = int(marker["max_length"])
-        clf.multilabel_ = bool(marker["multilabel"])
-        clf.classes_ = np.asarray(marker["classes"])
-        clf.n_pairs_ = int(marker["n_pairs"])
-        clf.train_loss_ = list(marker["train_loss"])
+        clf.head = None if manifest.get("default_head", True) else _unwrap(head)
+        fitted = manifest["fitted"]
+        clf.body_ = load_saved_body(folder, device)
+        clf.layer_ = int(fitted["layer"])
+        clf.max_length_ = int(fitted["max_length"])
+        clf.multilabel_ = bool(fitted["multilabel"])
+        clf.classes_ = np.asarray(manifest["classes"])
+        clf.n_pairs_ = int(fitted["n_pairs"])
+        clf.train_loss_ = list(fitted["train_loss"])
         clf.head_ = head
         return clf
 
@@ -580,36 +438,17 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         state = self.__dict__.copy()
         body = state.pop("body_", None)
         if body is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                _write_body(body, Path(tmp), pooling=self.pooling, max_length=self.max_length_)
-                state["_body_files"] = {
-                    str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
-                }
+            state["_body_files"] = encoder_to_bytes(body)
         return state
 
     def __setstate__(self, state):
         files = state.pop("_body_files", None)
         self.__dict__.update(state)
         if files is not None:
-            with tempfile.TemporaryDirectory() as tmp:
-                for name, data in files.items():
-                    path = Path(tmp) / name
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_bytes(data)
-                self.body_ = _read_body(Path(tmp), self.device)
+            self.body_ = encoder_from_bytes(files, self.device)
 
 
 def _unwrap(head):
     """The user's head inside a multi-label wrapper, for the ``head`` parameter."""
     inner = getattr(head, "estimator", None) or getattr(head, "base_estimator", None)
     return clone(inner if inner is not None else head)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.random.RandomState):
-        return None
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-

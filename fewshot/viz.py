@@ -9,17 +9,24 @@ deterministic for a given ``random_state``.
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
-from sklearn.base import clone
 
-from ._loading import DEFAULT_MODEL
-from ._validation import check_texts
+from ._encoding import l2_normalize
+from ._loading import DEFAULT_MODEL, short_model_name
+from ._optional import require
+from ._params import as_embedder, resolved_normalize
+from ._validation import check_labels, check_texts
 from .embedder import DistilEmbedder
+
+__all__ = ["METHODS", "plot_before_after", "plot_embeddings", "plot_layers", "plot_probe"]
 
 METHODS = ("umap", "pca", "tsne")
 _METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+
+
+def _pyplot():
+    return require("matplotlib.pyplot", extra="viz", feature="fewshot.viz (figures)")
 
 
 # -- projection -----------------------------------------------------------------------
@@ -54,7 +61,7 @@ def _projector(method, n_samples: int, random_state):
             n_components=2, perplexity=perplexity, init="pca", metric="cosine",
             random_state=random_state,
         )
-    import umap
+    umap = require("umap", extra="viz", feature="method='umap'")
 
     return umap.UMAP(
         n_components=2,
@@ -112,7 +119,7 @@ def _label_name(label, target_names) -> str:
 
 def _palette(classes) -> dict:
     """One colour per class: tab10, tab20, then an evenly spaced colour map."""
-    import matplotlib
+    matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")
 
     n = len(classes)
     if n <= 10:
@@ -125,14 +132,8 @@ def _palette(classes) -> dict:
 
 
 def _check_labels(y, n_samples):
-    if y is None:
-        return None
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_samples:
-        raise ValueError(
-            f"y must hold one label per point: expected shape ({n_samples},), got {y.shape}."
-        )
-    return y
+    """Labels for the colours (optional): one per point, by position."""
+    return None if y is None else check_labels(y, n_samples, noun="point")
 
 
 def _point_size(n_samples: int) -> float:
@@ -178,25 +179,8 @@ def _silhouette(X, y, random_state) -> float | None:
     )
 
 
-def _short_model_name(name: str) -> str:
-    """A readable model name for titles: hub ids as they are, folders by their tail."""
-    name = str(name)
-    if not os.path.isdir(os.path.expanduser(name)):
-        return name
-    parts = os.path.normpath(os.path.abspath(os.path.expanduser(name))).split(os.sep)
-    return "/".join(parts[-2:]) if parts[-1] in ("model", "models", "snapshot") else parts[-1]
-
-
 def _as_embedder(model, *, layers, pooling) -> DistilEmbedder:
-    if isinstance(model, DistilEmbedder):
-        embedder = clone(model)
-    elif isinstance(model, str):
-        embedder = DistilEmbedder(model=model)
-    else:
-        raise TypeError(
-            f"model must be a model id or folder (str) or a DistilEmbedder, got "
-            f"{type(model).__name__}."
-        )
+    embedder = as_embedder(model)
     return embedder.set_params(layers=layers, pooling=pooling, head=None, combine="concat")
 
 
@@ -274,7 +258,7 @@ def plot_embeddings(
     >>> sum(len(c.get_offsets()) for c in ax.collections)
     30
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     features = _features(X, embedder)
     y = _check_labels(y, len(features))
@@ -297,7 +281,7 @@ def plot_layers(
     *,
     model=DEFAULT_MODEL,
     layers="all",
-    pooling="mean",
+    pooling=None,
     method="umap",
     random_state=None,
     target_names=None,
@@ -319,7 +303,8 @@ def plot_layers(
         Model id or folder, or a DistilEmbedder whose settings are used (its
         ``layers`` and ``pooling`` are replaced).
     layers : int, list of int or "all", default="all"
-    pooling : {"mean", "cls", "max"}, default="mean"
+    pooling : {"mean", "cls", "max"} or None, default=None
+        None: the model's own pooling (sentence-transformers folders), else "mean".
     method : {"umap", "pca", "tsne"} or estimator, default="umap"
     random_state : int, optional
     target_names : sequence or dict, optional
@@ -344,14 +329,14 @@ def plot_layers(
     >>> [ax.get_title().split(" ·")[0] for ax in fig.axes]
     ['layer 0 (embeddings)', 'layer 6']
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     if not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be an int >= 1, got {ncols!r}.")
     texts = check_texts(texts, name="texts", allow_empty=False)
     y = _check_labels(y, len(texts))
     embedder = _as_embedder(model, layers=layers, pooling=pooling)
-    normalize = bool(embedder.normalize)  # per layer below, not over the concatenation
+    normalize = resolved_normalize(embedder)  # per layer below, not over the concatenation
     embedder.set_params(normalize=False, progress=bool(progress or embedder.progress))
     features = embedder.fit_transform(texts)  # every layer from one forward pass
     chosen = embedder.layers_
@@ -365,7 +350,7 @@ def plot_layers(
         ax = axes.flat[i]
         columns = features[:, i * width : (i + 1) * width]
         if normalize:
-            columns = columns / np.maximum(np.linalg.norm(columns, axis=1, keepdims=True), 1e-12)
+            columns = l2_normalize(columns.copy())
         Z = _project(columns, method, random_state)
         _scatter(ax, Z, y, colours, target_names)
         title = f"layer {layer} (embeddings)" if layer == 0 else f"layer {layer}"
@@ -378,8 +363,8 @@ def plot_layers(
     for ax in axes.flat[len(chosen) :]:
         fig.delaxes(ax)
     fig.suptitle(
-        f"{_method_label(method)} per layer · {_short_model_name(embedder.model)} · "
-        f"{pooling} pooling"
+        f"{_method_label(method)} per layer · {short_model_name(embedder.model)} · "
+        f"{embedder.pooling_} pooling"
     )
     if y is not None:
         handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -422,7 +407,7 @@ def plot_before_after(
     matplotlib.figure.Figure
         Two Axes: "pretrained ..." and "fine-tuned ...".
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
     from sklearn.utils.validation import check_is_fitted
 
     for name in ("model", "layer", "pooling", "transform"):
@@ -460,7 +445,7 @@ def plot_before_after(
         if score is not None:
             title += f"\nsilhouette {score:.2f}"
         _style(ax, title, method)
-    fig.suptitle(f"{_short_model_name(clf.model)}: before and after fine-tuning")
+    fig.suptitle(f"{short_model_name(clf.model)}: before and after fine-tuning")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), frameon=False,
                markerscale=1.5)
@@ -483,7 +468,7 @@ def plot_probe(result, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -506,10 +491,8 @@ def plot_probe(result, ax=None):
     ax.set_xticks(layers)
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(f"{result.scoring} ({result.n_splits}-fold CV)")
-    ax.set_title(f"Layer probe · {_short_model_name(result.model)}", fontsize="medium")
+    ax.set_title(f"Layer probe · {short_model_name(result.model)}", fontsize="medium")
     ax.legend(fontsize="small", frameon=False, title="pooling", title_fontsize="small")
     ax.grid(alpha=0.3)
     return ax
 
-
-__all__ = ["plot_before_after", "plot_embeddings", "plot_layers", "plot_probe"]

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from fewshot import DistilEmbedder
-from fewshot.cli import MODEL_META, atomic_file, cli
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from fewshot import DistilEmbedder, load_model
+from fewshot._tables import atomic_file
+from fewshot.cli import cli
+from fewshot.model_folder import MANIFEST
 from fewshot.data import load_customer_feedback
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,14 +99,17 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     result = run("train", files[".csv"], "--model", relative_model, "--layers", "3", "--out", "clf")
     assert result.exit_code == 0, result.output
     assert "Trained a linear probe on 40 texts (4 classes)" in result.stderr
-    meta = json.loads((tmp_path / "clf" / MODEL_META).read_text())
-    assert meta["kind"] == "pipeline" and meta["model"] == os.path.abspath(tiny_model)
+    assert "self-contained" in result.stderr
+    meta = json.loads((tmp_path / "clf" / MANIFEST).read_text())
+    assert meta["kind"] == "pipeline"
+    assert meta["base_model"]["model"] == os.path.abspath(tiny_model)
     assert meta["classes"] == ["billing", "delivery", "product", "service"]
-    # The saved pipeline holds parameters and the linear head, no encoder weights.
-    assert (tmp_path / "clf" / "pipeline.skops").stat().st_size < 50_000
-    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == [MODEL_META, "pipeline.skops"]
+    assert meta["metadata"]["text_col"] == "text" and meta["metadata"]["n_train"] == 40
+    # The folder is self-contained: the encoder's weights travel with the linear head.
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == sorted([MANIFEST, "encoder", "head.skops"])
+    assert (tmp_path / "clf" / "head.skops").stat().st_size < 50_000
 
-    monkeypatch.chdir(ROOT)  # predict reloads the encoder by its absolute path
+    monkeypatch.chdir(ROOT)
     out = tmp_path / "predictions.csv"
     result = run("predict", tmp_path / "clf", files[".jsonl"], "--out", out, "-q")
     assert result.exit_code == 0, result.output
@@ -110,14 +117,17 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     assert list(predictions.columns) == ["label"] + [f"proba_{c}" for c in meta["classes"]]
     assert len(predictions) == 40
     np.testing.assert_allclose(predictions.filter(like="proba_").sum(axis=1), 1, atol=1e-5)
-    import skops.io
-
-    file = tmp_path / "clf" / "pipeline.skops"
-    pipeline = skops.io.load(file, trusted=skops.io.get_untrusted_types(file=file))
+    pipeline = load_model(tmp_path / "clf")
     texts = frame["text"].tolist()
     assert predictions["label"].tolist() == pipeline.predict(texts).tolist()  # same order
     np.testing.assert_allclose(predictions.filter(like="proba_").to_numpy(),
                                pipeline.predict_proba(texts), atol=1e-6)
+    # The same pipeline fitted in Python predicts the same.
+    reference = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=3)),
+                          ("classify", LogisticRegression(max_iter=1000))])
+    reference.fit(frame["text"].tolist(), frame["label"].to_numpy())
+    np.testing.assert_allclose(reference.predict_proba(texts), pipeline.predict_proba(texts),
+                               atol=1e-6)
 
 
 def test_train_few_shot_sample_and_replacing_an_earlier_model(tiny_model, files, tmp_path):
@@ -126,12 +136,12 @@ def test_train_few_shot_sample_and_replacing_an_earlier_model(tiny_model, files,
     result = run("train", files[".parquet"], "--model", tiny_model, "--out", out,
                  "--n-per-class", "3", "-q")
     assert result.exit_code == 0, result.output
-    assert json.loads((out / MODEL_META).read_text())["n_train"] == 12
+    assert json.loads((out / MANIFEST).read_text())["metadata"]["n_train"] == 12
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
     error = one_line_error(run("train", files[".csv"], "--model", tiny_model, "--out", out,
                                "--n-per-class", "11", "-q"), 1)
     assert "has only 10 rows but --n-per-class is 11" in error
-    assert json.loads((out / MODEL_META).read_text())["n_train"] == 12  # the old model stays
+    assert json.loads((out / MANIFEST).read_text())["metadata"]["n_train"] == 12  # the old model stays
 
 
 def test_train_refuses_to_overwrite_a_folder_that_is_not_a_model(tiny_model, files, tmp_path):
@@ -143,140 +153,40 @@ def test_train_refuses_to_overwrite_a_folder_that_is_not_a_model(tiny_model, fil
     assert (precious / "thesis.txt").read_text() == "do not delete"
 
 
-class _FakeSetFit:
-    """Records how the CLI drives SetFitClassifier; predicts the most common class."""
-
-    made = []
-
-    def __init__(self, **params):
-        self.params = params
-        _FakeSetFit.made.append(self)
-
-    def get_params(self):
-        return dict(self.params, progress=False)
-
-    def set_params(self, **params):
-        self.params.update(params)
-        return self
-
-    def fit(self, X, y):
-        self.classes_ = np.unique(y)
-        self.n_fit_ = len(X)
-        return self
-
-    def predict_proba(self, X):
-        proba = np.zeros((len(X), len(self.classes_)))
-        proba[:, 1] = 1.0
-        return proba
-
-    def save(self, directory):
-        Path(directory).mkdir()
-        (Path(directory) / "fake.json").write_text(json.dumps(
-            {"classes": self.classes_.tolist(), "params": self.params}))
-
-    @classmethod
-    def load(cls, directory):
-        saved = json.loads((Path(directory) / "fake.json").read_text())
-        clf = cls(**saved["params"])
-        clf.classes_ = np.asarray(saved["classes"])
-        return clf
-
-
-def test_train_setfit_saves_and_predict_loads_it(tiny_model, files, tmp_path, monkeypatch):
-    fake = types.ModuleType("fewshot.setfit")
-    fake.SetFitClassifier = _FakeSetFit
-    monkeypatch.setitem(sys.modules, "fewshot.setfit", fake)
+def test_train_setfit_saves_and_predict_loads_it(tiny_model, files, frame, tmp_path):
     result = run("train", files[".csv"], "--model", tiny_model, "--setfit", "--layers", "-2",
-                 "--pooling", "cls", "--n-iterations", "3", "--random-state", "7",
-                 "--out", tmp_path / "sf", "-q")
+                 "--pooling", "cls", "--n-iterations", "1", "--n-per-class", "4",
+                 "--random-state", "7", "--out", tmp_path / "sf", "-q")
     assert result.exit_code == 0, result.output
-    trained = _FakeSetFit.made[-1]
-    assert trained.params == {"model": tiny_model, "layer": -2, "pooling": "cls",
-                              "random_state": 7, "n_iterations": 3}
-    assert json.loads((tmp_path / "sf" / MODEL_META).read_text())["kind"] == "setfit"
+    meta = json.loads((tmp_path / "sf" / MANIFEST).read_text())
+    assert meta["kind"] == "setfit" and meta["metadata"]["n_train"] == 16
+    params = meta["params"]
+    assert (params["layer"], params["pooling"], params["random_state"], params["n_iterations"]) == (
+        -2, "cls", 7, 1)
+    assert params["progress"] is False  # the saved model stays quiet
+    # The CLI's folder is the one format: SetFitClassifier.load reads it as well.
+    from fewshot import SetFitClassifier
+
+    clf = SetFitClassifier.load(tmp_path / "sf")
     result = run("predict", tmp_path / "sf", files[".csv"], "--out", tmp_path / "p.jsonl", "-q")
     assert result.exit_code == 0, result.output
     predictions = pd.read_json(tmp_path / "p.jsonl", lines=True)
-    assert predictions["label"].unique().tolist() == ["delivery"]
-    assert predictions["proba_delivery"].tolist() == [1.0] * 40
+    texts = frame["text"].tolist()
+    assert predictions["label"].tolist() == clf.predict(texts).tolist()
+    np.testing.assert_allclose(predictions.filter(like="proba_").to_numpy(),
+                               clf.predict_proba(texts), atol=1e-6)
 
 
-def test_train_setfit_errors(tiny_model, files, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "fewshot.setfit", None)  # not installed
-    error = one_line_error(run("train", files[".csv"], "--model", tiny_model, "--setfit",
-                               "--out", tmp_path / "sf", "-q"), 1)
-    assert "needs fewshot.SetFitClassifier" in error
-    assert not (tmp_path / "sf").exists()
+def test_train_setfit_shows_progress_unless_quiet(tiny_model, files, tmp_path):
+    result = run("train", files[".csv"], "--model", tiny_model, "--setfit", "--n-per-class", "2",
+                 "--n-iterations", "1", "--out", tmp_path / "sf")
+    assert result.exit_code == 0, result.output
+    assert "Fine-tuning" in result.stderr
+
+
+def test_train_setfit_takes_one_layer(files, tmp_path):
     result = run("train", files[".csv"], "--setfit", "--layers", "all", "--out", tmp_path / "sf")
     assert result.exit_code == 2 and "give a single number" in result.stderr
-
-
-@pytest.mark.skipif(
-    not (ROOT / "fewshot" / "setfit.py").exists(), reason="SetFitClassifier has not landed yet"
-)
-def test_train_setfit_for_real(tiny_model, files, tmp_path):
-    result = run("train", files[".csv"], "--model", tiny_model, "--setfit", "--n-per-class", "4",
-                 "--n-iterations", "1", "--out", tmp_path / "sf", "-q")
-    assert result.exit_code == 0, result.output
-    result = run("predict", tmp_path / "sf", files[".csv"], "--out", tmp_path / "p.csv", "-q")
-    assert result.exit_code == 0, result.output
-    assert len(pd.read_csv(tmp_path / "p.csv")) == 40
-
-
-# -- probe, plot, demo ----------------------------------------------------------------
-
-
-def test_probe_prints_the_table_and_saves_plot_and_table(tiny_model, files, tmp_path):
-    result = run("probe", files[".csv"], "--model", tiny_model, "--poolings", "mean,cls",
-                 "--cv", "3", "--plot", tmp_path / "probe.png", "--out", tmp_path / "probe.csv")
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    assert lines[1].split() == ["layer", "mean", "cls"]
-    assert [line.split()[0] for line in lines[2:9]] == [str(i) for i in range(7)]
-    assert lines[9].startswith("best: layer ")
-    assert "Probing" in result.stderr  # progress bar
-    assert (tmp_path / "probe.png").read_bytes()[:4] == b"\x89PNG"
-    table = pd.read_csv(tmp_path / "probe.csv")
-    assert list(table.columns) == ["layer", "pooling", "mean", "std"] and len(table) == 14
-
-
-def test_plot_one_layer_and_a_layer_grid(tiny_model, files, tmp_path):
-    from PIL import Image
-
-    result = run("plot", files[".csv"], "--model", tiny_model, "--label-col", "label",
-                 "--method", "pca", "--dpi", "50", "--out", tmp_path / "one.png", "-q")
-    assert result.exit_code == 0, result.output
-    grid = run("plot", files[".csv"], "--model", tiny_model, "--label-col", "label",
-               "--layers", "0,3,6", "--method", "pca", "--dpi", "50", "--out", tmp_path / "grid.png", "-q")
-    assert grid.exit_code == 0, grid.output
-    one = Image.open(tmp_path / "one.png").size
-    three = Image.open(tmp_path / "grid.png").size
-    assert three[0] > 1.5 * one[0]  # three panels side by side
-    unlabelled = run("plot", files[".csv"], "--model", tiny_model, "--method", "pca",
-                     "--out", tmp_path / "plain.svg", "-q")
-    assert unlabelled.exit_code == 0 and (tmp_path / "plain.svg").read_text().startswith("<?xml")
-
-
-def test_demo_prints_every_layer(tiny_model):
-    result = run("demo", "--model", tiny_model, "--folds", "2", "-q")
-    assert result.exit_code == 0, result.output
-    assert "Zero-shot sentiment from the model's classification head" in result.stdout
-    assert [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")
-            and line.split()[0].isdigit()] == [str(i) for i in range(7)]
-
-
-# -- errors, exit codes, atomic writes ------------------------------------------------
-
-
-def test_missing_file_and_missing_column_are_usage_errors(tiny_model, files, tmp_path):
-    error = one_line_error(run("embed", tmp_path / "nope.csv", "--out", tmp_path / "e.npy"), 2)
-    assert "nope.csv' does not exist" in error
-    error = one_line_error(run("embed", files[".csv"], "--text-col", "body", "--model", tiny_model,
-                               "--out", tmp_path / "e.npy"), 2)
-    assert "column 'body' not found" in error and "(columns: text, label)" in error
-    error = one_line_error(run("train", files[".csv"], "--label-col", "topic", "--model", tiny_model,
-                               "--out", tmp_path / "m"), 2)
-    assert "column 'topic' not found" in error
 
 
 def test_empty_files_and_empty_labels_fail_with_one_line(tiny_model, tmp_path):
@@ -303,9 +213,10 @@ def test_unreadable_model_folders_fail_with_one_line(tiny_model, files, tmp_path
     folder = tmp_path / "not-a-model"
     folder.mkdir()
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
-    assert "not a readable fewshot model folder" in error
-    (folder / MODEL_META).write_text(json.dumps({"kind": "pipeline"}))
-    (folder / "pipeline.skops").write_bytes(b"garbage")
+    assert "is not a fewshot model folder saved by fewshot" in error
+    (folder / MANIFEST).write_text(json.dumps(
+        {"format": "fewshot-model", "format_version": 2, "kind": "pipeline"}))
+    (folder / "head.skops").write_bytes(b"garbage")
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
     assert "cannot load the model" in error
     error = one_line_error(run("embed", files[".csv"], "--model", str(tmp_path / "no-such-model"),

@@ -5,6 +5,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from fewshot._params import embedding_plan
 from fewshot import DistilEmbedder
 from fewshot._loading import get_model
 
@@ -105,7 +106,8 @@ def test_outputs_follow_input_order(tiny_model, texts):
     # Streaming in small blocks keeps the order too.
     from fewshot._encoding import encode
 
-    loaded, spec = embedder._resolve()
+    plan = embedding_plan(embedder)
+    loaded, spec = plan.loaded, plan.spec
     blocks = encode(loaded, texts, spec, batch_size=2, block_size=3)
     np.testing.assert_allclose(blocks, X, atol=1e-5)
 
@@ -222,7 +224,7 @@ def test_reduced_precision_is_close_to_float32(tiny_model, texts):
 
 def test_works_with_another_encoder_family(minilm_path, texts):
     """A BERT checkpoint without a head (all-MiniLM-L6-v2) works for hidden states."""
-    X = DistilEmbedder(model=minilm_path, layers=[0, -1]).fit_transform(texts)
+    X = DistilEmbedder(model=minilm_path, layers=[0, -1], normalize=False).fit_transform(texts)
     expected = reference_hidden_states(minilm_path, texts)
     np.testing.assert_allclose(X[:, 384:], np.stack([s[6].mean(0) for s in expected]), atol=1e-5)
     np.testing.assert_allclose(X[:, :384], np.stack([s[0].mean(0) for s in expected]), atol=1e-5)

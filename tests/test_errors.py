@@ -17,7 +17,7 @@ from fewshot import DistilEmbedder, ModelNotFoundError
         ({"layers": [2, 2]}, ValueError, r"same layer twice"),
         ({"layers": [2, -5]}, ValueError, r"same layer twice"),
         ({"layers": []}, ValueError, r"ask for no features"),
-        ({"pooling": "sum"}, ValueError, r"pooling='sum' is not valid; choose one of \['mean', 'cls', 'max'\]"),
+        ({"pooling": "sum"}, ValueError, r"pooling='sum' is not valid; choose one of \[None, 'mean', 'cls', 'max'\]"),
         ({"combine": "add"}, ValueError, r"combine='add'"),
         ({"head": "softmax"}, ValueError, r"head='softmax'"),
         ({"long_text": "split"}, ValueError, r"long_text='split'"),

@@ -32,3 +32,19 @@ def test_paraphrases_are_closer_than_unrelated_sentences(minilm_path):
     )
     assert a @ b > a @ c + 0.2
     assert a @ b > a @ d + 0.2
+
+
+def test_a_sentence_transformers_folder_embeds_as_its_model_card_by_default(minilm_path):
+    """Issue 10: with defaults the folder's own pooling, Normalize and max_seq_length (256)."""
+    from sentence_transformers import SentenceTransformer
+
+    long_text = " ".join(["The courier left the parcel at the wrong door again."] * 60)
+    sentences = ["Late again.", long_text, "Refund arrived within a day, thank you!"]
+    embedder = DistilEmbedder(model=minilm_path)
+    ours = embedder.fit_transform(sentences)
+    reference = SentenceTransformer(minilm_path, device="cpu").encode(sentences)
+    np.testing.assert_allclose(ours, reference, atol=1e-5, rtol=0)
+    assert (embedder.max_length_, embedder.pooling_, embedder.normalize_) == (256, "mean", True)
+    # What the caller sets wins over the folder.
+    raw = DistilEmbedder(model=minilm_path, normalize=False, max_length=512).fit(sentences)
+    assert (raw.max_length_, raw.normalize_) == (512, False)

@@ -164,7 +164,7 @@ def test_plot_draws_one_line_per_pooling_with_error_bars(probed, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"y": ["a"] * 5}, ValueError, "texts has 40 entries but y has 5"),
+        ({"y": ["a"] * 5}, ValueError, "texts has 40 texts but y has 5 labels"),
         ({"poolings": ("mean", "mean")}, ValueError, "same pooling twice"),
         ({"poolings": ("avg",)}, ValueError, "choose from"),
         ({"poolings": ()}, ValueError, "poolings is empty"),

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fewshot._params import embedding_plan
 from fewshot import DistilEmbedder
 from fewshot._encoding import encode
 from fewshot._loading import get_model
@@ -25,7 +26,8 @@ def test_out_array_and_memmap_get_the_same_rows(tiny_model, texts, tmp_path):
 
 def test_small_blocks_into_a_memmap_match(tiny_model, tmp_path):
     texts = [f"good {i} " * (i % 7 + 1) for i in range(50)]
-    loaded, spec = DistilEmbedder(model=tiny_model, layers=3)._resolve()
+    plan = embedding_plan(DistilEmbedder(model=tiny_model, layers=3))
+    loaded, spec = plan.loaded, plan.spec
     expected = encode(loaded, texts, spec)
     memmap = np.lib.format.open_memmap(
         tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(50, 32)
