@@ -15,6 +15,7 @@ __all__ = [
     "available_devices",
     "clear_loaded_models",
     "find_blocks",
+    "first_line",
     "get_model",
     "load_saved_body",
     "model_max_length",
@@ -233,7 +234,8 @@ def _not_found(name: str, reason: str) -> ModelNotFoundError:
     )
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for one-line errors."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
@@ -245,7 +247,7 @@ def _from_pretrained(factory, name, **kwargs):
             return factory.from_pretrained(os.path.expanduser(name), **kwargs)
         except (OSError, ValueError) as exc:
             raise _not_found(
-                name, f"the folder is not a readable model folder ({_first_line(exc)})."
+                name, f"the folder is not a readable model folder ({first_line(exc)})."
             ) from exc
     if _looks_like_path(name):
         raise _not_found(name, "no such folder.")
@@ -262,7 +264,7 @@ def _from_pretrained(factory, name, **kwargs):
     try:
         return factory.from_pretrained(name, **kwargs)
     except OSError as exc:
-        raise _not_found(name, _first_line(exc)) from exc
+        raise _not_found(name, first_line(exc)) from exc
 
 
 @contextlib.contextmanager

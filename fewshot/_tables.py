@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._loading import first_line
 from ._validation import check_labels
 
 __all__ = [
@@ -46,10 +47,6 @@ class TableError(ValueError):
 class TableInputError(TableError):
     """The user pointed at something that is not there: a file, a folder or a column."""
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # -- reading --------------------------------------------------------------------------
@@ -87,7 +84,7 @@ def read_table(path):
     except pd.errors.EmptyDataError as exc:
         raise TableError(f"input file '{path}' is empty.") from exc
     except Exception as exc:  # parsers raise many types; all mean "unreadable"
-        raise TableError(f"cannot read '{path}' as {kind}: {_first_line(exc)}") from exc
+        raise TableError(f"cannot read '{path}' as {kind}: {first_line(exc)}") from exc
     if len(frame) == 0:
         raise TableError(f"input file '{path}' has no rows.")
     return frame

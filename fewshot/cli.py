@@ -17,143 +17,41 @@ labels, a model that cannot be loaded), reported in one ``Error: ...`` line.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
-from ._loading import DEFAULT_MODEL, ModelNotFoundError
+from ._cli_support import (
+    INPUT,
+    LAYERS,
+    CommandError,
+    InputError,
+    first_line,
+    model_option,
+    names,
+    note,
+    quiet_option,
+    reported,
+    save_figure,
+    skip_option,
+    text_col_option,
+    texts_of,
+)
 from ._tables import (
     WRITABLE,
-    TableInputError,
     atomic_file,
     atomic_folder,
     check_suffix,
     read_labels,
     read_table,
-    read_texts,
     write_table,
 )
 from ._validation import plain
 from .pooling import POOLINGS
 
 __all__ = ["cli", "main"]
-
-
-class CommandError(click.ClickException):
-    """A failure reported as one ``Error: ...`` line, exit code 1."""
-
-    exit_code = 1
-
-
-class InputError(CommandError):
-    """The user pointed at something that is not there (file, column): exit code 2."""
-
-    exit_code = 2
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _reported(command):
-    """Turn the errors a user can cause into one-line messages instead of tracebacks."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except TableInputError as exc:
-            raise InputError(_first_line(exc)) from exc
-        except (ModelNotFoundError, ValueError, TypeError, OSError, ImportError) as exc:
-            raise CommandError(_first_line(exc)) from exc
-
-    return wrapper
-
-
-def _note(quiet: bool, message: str) -> None:
-    if not quiet:
-        click.echo(message, err=True)
-
-
-def _texts(frame, column, path, skip_bad, quiet):
-    texts, keep = read_texts(frame, column, path, skip_bad=skip_bad)
-    if len(keep) < len(frame):
-        _note(quiet, f"Skipped {len(frame) - len(keep)} of {len(frame)} rows of '{path}' "
-                     f"with no text in column '{column}'.")
-    if not texts:
-        raise CommandError(f"no row of '{path}' has text in column '{column}'.")
-    return texts, keep
-
-
-# -- option types ---------------------------------------------------------------------
-
-
-class LayersType(click.ParamType):
-    """``all``, one layer (``4``, ``-1``) or a comma-separated list (``2,4,6``)."""
-
-    name = "LAYERS"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, list, tuple)):
-            return value
-        text = str(value).strip().lower()
-        if text == "all":
-            return "all"
-        try:
-            numbers = [int(part) for part in text.split(",")]
-        except ValueError:
-            self.fail(f"{value!r} is not 'all', a layer number or a list such as 2,4,6.",
-                      param, ctx)
-        return numbers[0] if len(numbers) == 1 else numbers
-
-
-LAYERS = LayersType()
-
-
-def _names(value, choices, option):
-    names = [part.strip() for part in value.split(",") if part.strip()]
-    for name in names:
-        if name not in choices:
-            raise click.BadParameter(f"{name!r} is not one of {', '.join(choices)}.",
-                                     param_hint=option)
-    return tuple(names)
-
-
-def _model_option(command):
-    return click.option(
-        "--model", default=DEFAULT_MODEL, show_default=True,
-        help="Hugging Face model id or local model folder.",
-    )(command)
-
-
-def _quiet_option(command):
-    return click.option("--quiet", "-q", is_flag=True, help="No progress bars or notes.")(command)
-
-
-def _text_col_option(command):
-    return click.option("--text-col", default="text", show_default=True,
-                        help="Column holding the texts.")(command)
-
-
-INPUT = click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
-
-
-# -- commands -------------------------------------------------------------------------
-
-INPUT = click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
-
-
-def _skip_option(command):
-    return click.option(
-        "--skip-bad-rows", is_flag=True,
-        help="Skip rows whose text is missing or not text (default: refuse, naming them).",
-    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -168,8 +66,8 @@ def cli():
 
 @cli.command()
 @INPUT
-@_text_col_option
-@_model_option
+@text_col_option
+@model_option
 @click.option("--layers", type=LAYERS, default="-1", show_default=True,
               help="'all', one layer (0 = embeddings, -1 = last) or a list such as 2,4,6.")
 @click.option("--pooling", type=click.Choice(POOLINGS), default=None,
@@ -182,16 +80,16 @@ def cli():
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file: .npy (float32 array) or .parquet (one column per feature).")
-@_skip_option
-@_quiet_option
-@_reported
+@skip_option
+@quiet_option
+@reported
 def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_size, out,
           skip_bad_rows, quiet):
     """Embed the texts of INPUT, one row per input row, in input order."""
     from .embedder import DistilEmbedder
 
     check_suffix(out, (".npy", ".parquet"))
-    texts, _ = _texts(read_table(input_path), text_col, input_path, skip_bad_rows, quiet)
+    texts, _ = texts_of(read_table(input_path), text_col, input_path, skip_bad_rows, quiet)
     embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, head=head,
                               normalize=normalize, batch_size=batch_size, progress=not quiet)
     features = embedder.fit_transform(texts)
@@ -205,7 +103,7 @@ def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_s
 
         frame = pd.DataFrame(features, columns=[str(c) for c in embedder.get_feature_names_out()])
         write_table(frame, out)
-    _note(quiet, f"Wrote {features.shape[0]} x {features.shape[1]} embeddings to {out}")
+    note(quiet, f"Wrote {features.shape[0]} x {features.shape[1]} embeddings to {out}")
 
 
 def _sample_per_class(y, n, seed):
@@ -227,11 +125,11 @@ def _sample_per_class(y, n, seed):
 
 @cli.command()
 @INPUT
-@_text_col_option
+@text_col_option
 @click.option("--label-col", default="label", show_default=True, help="Column holding the labels.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Model folder to write (replaced if it holds an earlier fewshot model).")
-@_model_option
+@model_option
 @click.option("--setfit", is_flag=True,
               help="Fine-tune the encoder with SetFit instead of fitting a linear probe.")
 @click.option("--n-per-class", type=click.IntRange(min=1), default=None,
@@ -244,9 +142,9 @@ def _sample_per_class(y, n, seed):
               help="SetFit: pair-sampling rounds (default: SetFitClassifier's).")
 @click.option("--random-state", type=int, default=0, show_default=True,
               help="Seed of --n-per-class sampling and of SetFit.")
-@_skip_option
-@_quiet_option
-@_reported
+@skip_option
+@quiet_option
+@reported
 def train(input_path, text_col, label_col, out, model, setfit, n_per_class, layers, pooling,
           n_iterations, random_state, skip_bad_rows, quiet):
     """Train a classifier on INPUT and save it to a model folder.
@@ -266,7 +164,7 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
     if n_iterations is not None and not setfit:
         raise click.BadParameter("only used with --setfit.", param_hint="--n-iterations")
     frame = read_table(input_path)
-    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = np.asarray(read_labels(frame, label_col, input_path))[keep]
     if n_per_class is not None:
         chosen = _sample_per_class(y, n_per_class, random_state)
@@ -299,7 +197,7 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
             ]).fit(texts, y)
         save_model(clf, folder, metadata=metadata)
     kind = "SetFit classifier" if setfit else "linear probe"
-    _note(quiet, f"Trained a {kind} on {len(texts)} texts ({len(clf.classes_)} classes); "
+    note(quiet, f"Trained a {kind} on {len(texts)} texts ({len(clf.classes_)} classes); "
                  f"saved to {out} with the encoder's weights (the folder is self-contained).")
 
 
@@ -314,9 +212,9 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
                    "(linear-probe folders; it must be the same weights).")
 @click.option("--trust-remote-code", is_flag=True,
               help="Allow a folder saved with trust_remote_code=True (runs its model code).")
-@_skip_option
-@_quiet_option
-@_reported
+@skip_option
+@quiet_option
+@reported
 def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip_bad_rows, quiet):
     """Predict a label and class probabilities for every row of INPUT, in input order.
 
@@ -336,10 +234,10 @@ def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip
     try:
         clf = load_model(model_dir, model=model, trust_remote_code=trust_remote_code)
     except Exception as exc:  # unpacking a broken folder raises many types
-        raise CommandError(f"cannot load the model in '{model_dir}': {_first_line(exc)}") from exc
+        raise CommandError(f"cannot load the model in '{model_dir}': {first_line(exc)}") from exc
     text_col = text_col or manifest.get("metadata", {}).get("text_col", "text")
     frame = read_table(input_path)
-    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     _set_progress(clf, not quiet)
     labels, proba = labels_and_proba(clf, texts)
     classes = [plain(c) for c in clf.classes_]
@@ -350,7 +248,7 @@ def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip
         column[keep] = proba[:, j]
         columns[f"proba_{label}"] = column
     write_table(pd.DataFrame(columns), out)
-    _note(quiet, f"Wrote {len(texts)} predictions to {out}")
+    note(quiet, f"Wrote {len(texts)} predictions to {out}")
 
 
 def _set_progress(clf, progress: bool) -> None:
@@ -362,9 +260,9 @@ def _set_progress(clf, progress: bool) -> None:
 
 @cli.command()
 @INPUT
-@_text_col_option
+@text_col_option
 @click.option("--label-col", default="label", show_default=True, help="Column holding the labels.")
-@_model_option
+@model_option
 @click.option("--layers", type=LAYERS, default="all", show_default=True)
 @click.option("--poolings", default="mean,cls,max", show_default=True,
               help="Comma-separated poolings to compare.")
@@ -377,46 +275,36 @@ def _set_progress(clf, progress: bool) -> None:
               help="Also save the score-per-layer plot (.png, .svg or .pdf).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Also save the table (.csv, .jsonl or .parquet).")
-@_skip_option
-@_quiet_option
-@_reported
+@skip_option
+@quiet_option
+@reported
 def probe(input_path, text_col, label_col, model, layers, poolings, cv, scoring, random_state,
           plot_path, out, skip_bad_rows, quiet):
     """Which layer and pooling separate the labels best? Prints a table of CV scores."""
     from .probe import probe_layers
 
-    poolings = _names(poolings, POOLINGS, "--poolings")
+    poolings = names(poolings, POOLINGS, "--poolings")
     check_suffix(plot_path, (".png", ".svg", ".pdf"), "--plot")
     check_suffix(out, WRITABLE)
     frame = read_table(input_path)
-    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = read_labels(frame, label_col, input_path)[keep]
     result = probe_layers(texts, y, model=model, layers=layers, poolings=poolings, cv=cv,
                           scoring=scoring, random_state=random_state, progress=not quiet)
     click.echo(result.to_string())
     if out:
         write_table(result.table, out)
-        _note(quiet, f"Wrote the table to {out}")
+        note(quiet, f"Wrote the table to {out}")
     if plot_path:
-        _save_figure(result.plot().figure, plot_path, dpi=100)
-        _note(quiet, f"Wrote the plot to {plot_path}")
-
-
-def _save_figure(figure, path, dpi):
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_file(path) as temporary:
-            figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(figure)
+        save_figure(result.plot().figure, plot_path, dpi=100)
+        note(quiet, f"Wrote the plot to {plot_path}")
 
 
 @cli.command()
 @INPUT
-@_text_col_option
+@text_col_option
 @click.option("--label-col", default=None, help="Column of labels to colour by [default: none].")
-@_model_option
+@model_option
 @click.option("--layers", type=LAYERS, default="-1", show_default=True,
               help="One layer gives one picture; 'all' or a list gives one panel per layer.")
 @click.option("--pooling", type=click.Choice(POOLINGS), default=None,
@@ -427,9 +315,9 @@ def _save_figure(figure, path, dpi):
 @click.option("--dpi", type=click.IntRange(min=20, max=600), default=100, show_default=True)
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
               help="Picture file (.png, .svg or .pdf).")
-@_skip_option
-@_quiet_option
-@_reported
+@skip_option
+@quiet_option
+@reported
 def plot(input_path, text_col, label_col, model, layers, pooling, method, random_state, dpi,
          out, skip_bad_rows, quiet):
     """Draw the texts of INPUT in 2-D (UMAP by default), coloured by label."""
@@ -439,7 +327,7 @@ def plot(input_path, text_col, label_col, model, layers, pooling, method, random
 
     check_suffix(out, (".png", ".svg", ".pdf"))
     frame = read_table(input_path)
-    texts, keep = _texts(frame, text_col, input_path, skip_bad_rows, quiet)
+    texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = read_labels(frame, label_col, input_path)[keep] if label_col else None
     if isinstance(layers, int):
         embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling,
@@ -452,16 +340,16 @@ def plot(input_path, text_col, label_col, model, layers, pooling, method, random
     else:
         figure = plot_layers(texts, y, model=model, layers=layers, pooling=pooling,
                              method=method, random_state=random_state, progress=not quiet)
-    _save_figure(figure, out, dpi=dpi)
-    _note(quiet, f"Wrote {out}")
+    save_figure(figure, out, dpi=dpi)
+    note(quiet, f"Wrote {out}")
 
 
 @cli.command()
 @click.option("--model", default=None,
               help="Model id or folder [default: the anchor model, else all-MiniLM-L6-v2].")
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
-@_quiet_option
-@_reported
+@quiet_option
+@reported
 def demo(model, folds, quiet):
     """The README's main job: zero-shot sentiment and the best layer for topics."""
     from .demo import run_demo

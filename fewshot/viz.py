@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from sklearn.base import clone
 
 from ._encoding import l2_normalize
 from ._loading import DEFAULT_MODEL, short_model_name
@@ -117,6 +118,53 @@ def _label_name(label, target_names) -> str:
     return str(label)
 
 
+# More distinct values than this in numeric labels means a quantity, not classes.
+_MAX_CLASSES = 20
+# Legends list at most this many classes, then "... and N more".
+_MAX_LEGEND = 12
+
+
+def _is_continuous(y) -> bool:
+    """Numeric labels with fractions, or with more distinct values than classes would have."""
+    if y is None or y.dtype.kind not in "fiu":
+        return False
+    distinct = np.unique(y)
+    return len(distinct) > _MAX_CLASSES or (
+        y.dtype.kind == "f" and not np.all(np.equal(np.mod(distinct, 1), 0))
+    )
+
+
+class _Continuous:
+    """Colours for a continuous label: one colour map and its range (drawn with a colour bar)."""
+
+    def __init__(self, y):
+        matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")
+        self.cmap = matplotlib.colormaps["viridis"]
+        self.norm = matplotlib.colors.Normalize(vmin=float(np.min(y)), vmax=float(np.max(y)))
+        self.mappable = matplotlib.cm.ScalarMappable(norm=self.norm, cmap=self.cmap)
+
+
+def _colours_for(y):
+    """``{}`` without labels, a :class:`_Continuous` for quantities, else a palette."""
+    if y is None:
+        return {}
+    if _is_continuous(y):
+        return _Continuous(y)
+    return _palette(_classes(y))
+
+
+def _legend_entries(ax):
+    """Handles and labels of ``ax``, capped at ``_MAX_LEGEND`` classes."""
+    handles, labels = ax.get_legend_handles_labels()
+    if len(labels) > _MAX_LEGEND:
+        from matplotlib.lines import Line2D
+
+        extra = len(labels) - (_MAX_LEGEND - 1)
+        handles = handles[: _MAX_LEGEND - 1] + [Line2D([], [], linestyle="none")]
+        labels = labels[: _MAX_LEGEND - 1] + [f"... and {extra} more"]
+    return handles, labels
+
+
 def _palette(classes) -> dict:
     """One colour per class: tab10, tab20, then an evenly spaced colour map."""
     matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")
@@ -145,6 +193,10 @@ def _scatter(ax, Z, y, colours, target_names):
     if y is None:
         ax.scatter(Z[:, 0], Z[:, 1], s=size, color="tab:blue", alpha=0.85, linewidths=0)
         return
+    if isinstance(colours, _Continuous):
+        ax.scatter(Z[:, 0], Z[:, 1], s=size, c=y, cmap=colours.cmap, norm=colours.norm,
+                   alpha=0.85, linewidths=0)
+        return
     for label, colour in colours.items():
         mask = y == label
         if mask.any():
@@ -168,7 +220,7 @@ def _silhouette(X, y, random_state) -> float | None:
     """Cosine silhouette of the labels in the full feature space (None if undefined)."""
     from sklearn.metrics import silhouette_score
 
-    if y is None:
+    if y is None or _is_continuous(y):
         return None
     n_classes = len(np.unique(y))
     if not 2 <= n_classes < len(y):
@@ -265,13 +317,16 @@ def plot_embeddings(
     Z = _project(features, method, random_state)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5))
-    colours = _palette(_classes(y)) if y is not None else {}
+    colours = _colours_for(y)
     _scatter(ax, Z, y, colours, target_names)
     if title is None:
         title = f"{_method_label(method)} of {len(Z)} points"
     _style(ax, title, method)
-    if legend and y is not None:
-        ax.legend(fontsize="small", markerscale=1.5, frameon=False, loc="best")
+    if legend and isinstance(colours, _Continuous):
+        ax.figure.colorbar(colours.mappable, ax=ax, shrink=0.8)
+    elif legend and y is not None:
+        ax.legend(*_legend_entries(ax), fontsize="small", markerscale=1.5, frameon=False,
+                  loc="best")
     return ax
 
 
@@ -345,7 +400,7 @@ def plot_layers(
     ncols = min(ncols, len(chosen))
     nrows = math.ceil(len(chosen) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 3.0 * nrows + 0.6), squeeze=False)
-    colours = _palette(_classes(y)) if y is not None else {}
+    colours = _colours_for(y)
     for i, layer in enumerate(chosen):
         ax = axes.flat[i]
         columns = features[:, i * width : (i + 1) * width]
@@ -366,9 +421,11 @@ def plot_layers(
         f"{_method_label(method)} per layer · {short_model_name(embedder.model)} · "
         f"{embedder.pooling_} pooling"
     )
-    if y is not None:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8),
+    if isinstance(colours, _Continuous):
+        fig.colorbar(colours.mappable, ax=fig.axes, shrink=0.8)
+    elif y is not None:
+        handles, labels = _legend_entries(axes.flat[0])
+        fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)),
                    frameon=False, markerscale=1.5)
     fig.tight_layout(rect=(0, 0.06 if y is not None else 0, 1, 1))
     return fig
@@ -425,7 +482,9 @@ def plot_before_after(
     # The pretrained body exactly as clf embeds before fine-tuning.
     shared = ("revision", "device", "dtype", "max_length", "trust_remote_code")
     params = {k: getattr(clf, k) for k in shared if hasattr(clf, k)}
-    pretrained = DistilEmbedder(model=clf.model, layers=clf.layer, pooling=clf.pooling, **params)
+    pretrained = DistilEmbedder(
+        model=clf.model, layers=clf.layer, pooling=clf.pooling, normalize=False, **params
+    )
     before = pretrained.fit_transform(texts)
     after = np.asarray(clf.transform(texts))
     if after.shape[0] != len(texts):
@@ -434,7 +493,7 @@ def plot_before_after(
         )
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    colours = _palette(_classes(y))
+    colours = _colours_for(y)
     layer_note = f"layer {clf.layer}, {clf.pooling} pooling"
     panels = (("pretrained", before), ("fine-tuned (SetFit)", after))
     for ax, (name, features) in zip(axes, panels):
@@ -446,8 +505,8 @@ def plot_before_after(
             title += f"\nsilhouette {score:.2f}"
         _style(ax, title, method)
     fig.suptitle(f"{short_model_name(clf.model)}: before and after fine-tuning")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), frameon=False,
+    handles, labels = _legend_entries(axes[0])
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)), frameon=False,
                markerscale=1.5)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
@@ -492,7 +551,9 @@ def plot_probe(result, ax=None):
     ax.set_xlabel("layer (0 = embeddings)")
     ax.set_ylabel(f"{result.scoring} ({result.n_splits}-fold CV)")
     ax.set_title(f"Layer probe · {short_model_name(result.model)}", fontsize="medium")
-    ax.legend(fontsize="small", frameon=False, title="pooling", title_fontsize="small")
+    # Outside the axes: inside, the legend covered error bars of the top layers.
+    ax.legend(fontsize="small", frameon=False, title="pooling", title_fontsize="small",
+              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.grid(alpha=0.3)
     return ax
 
