@@ -16,7 +16,7 @@ import torch
 from fewshot import DistilEmbedder, EmbeddingCache
 from fewshot import _backends
 
-pytest.importorskip("onnxruntime")
+
 
 
 def cosines(a, b):

@@ -290,3 +290,56 @@ def test_console_script_is_declared_and_python_m_fewshot_runs():
                             text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "fewshot, version 0.1.0"
+
+
+# -- one text rule for the CLI and the library (issue 10) -----------------------------
+
+
+def test_empty_cells_and_numbers_are_refused_by_row_unless_skipped(tiny_model, tmp_path):
+    gaps = tmp_path / "gaps.csv"
+    gaps.write_text("text,label\ngood,1\n,0\nbad,0\n")
+    error = one_line_error(run("embed", gaps, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1)
+    assert "without text in column 'text' (row 2," in error and "--skip-bad-rows" in error
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text('{"text": "fine"}\n{"text": 42}\n{"text": "ok"}\n')
+    error = one_line_error(run("embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy"),
+                           1)
+    assert "non-text value in column 'text' (row 2" in error and "int 42" in error
+    result = run("embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy",
+                 "--skip-bad-rows")
+    assert result.exit_code == 0, result.output
+    assert "Skipped 1 of 3 rows" in result.stderr
+    assert np.load(tmp_path / "e.npy").shape[0] == 2
+    # The library says the same of the same cell.
+    with pytest.raises(TypeError, match=r"X\[1\] is int 42"):
+        DistilEmbedder(model=tiny_model).transform(["fine", 42, "ok"])
+
+
+def test_predict_keeps_row_order_with_skipped_rows_and_plain_class_names(tiny_model, files,
+                                                                         tmp_path):
+    assert run("train", files[".csv"], "--model", tiny_model, "--out", tmp_path / "clf",
+               "-q").exit_code == 0
+    new = tmp_path / "new.jsonl"
+    new.write_text('{"text": "late again"}\n{"text": null}\n{"text": "refund please"}\n')
+    result = run("predict", tmp_path / "clf", new, "--out", tmp_path / "p.csv", "--skip-bad-rows")
+    assert result.exit_code == 0, result.output
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert len(predictions) == 3 and predictions["label"].isna().tolist() == [False, True, False]
+    assert "np.str_" not in (tmp_path / "p.csv").read_text()
+    # --model points predict at a moved copy of the same encoder.
+    moved = tmp_path / "moved"
+    import shutil
+
+    shutil.copytree(tiny_model, moved)
+    result = run("predict", tmp_path / "clf", new, "--model", moved, "--skip-bad-rows",
+                 "--out", tmp_path / "q.csv", "-q")
+    assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "q.csv"), predictions)
+
+
+def test_class_names_print_plainly(tiny_model, tmp_path):
+    data = tmp_path / "few.csv"
+    data.write_text("text,label\na,billing\nb,billing\nc,billing\nd,delivery\n")
+    error = one_line_error(run("train", data, "--model", tiny_model, "--n-per-class", "2",
+                               "--out", tmp_path / "m"), 1)
+    assert "class 'delivery' has only 1 rows" in error and "np.str_" not in error

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402
 
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402

@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,18 +38,6 @@ def test_explore_layers_prints_the_probe_and_saves_both_pictures(tiny_model, tmp
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
-COVERED = {"quickstart.py", "explore_layers.py"}  # each has its own test above
-
-
-@pytest.mark.parametrize(
-    "script",
-    sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name not in COVERED) or [None],
-)
-def test_every_other_example_runs_on_the_tiny_model(script, tiny_model, tmp_path):
-    if script is None:
-        pytest.skip("every example has its own test")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script), "--model", tiny_model],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+def test_every_example_has_its_own_test():
+    tested = {"quickstart.py", "explore_layers.py"}  # the tests above
+    assert {p.name for p in (ROOT / "examples").glob("*.py")} == tested

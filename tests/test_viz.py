@@ -231,3 +231,33 @@ def test_palette_gives_distinct_colours_beyond_ten_classes():
     colours = _colour_by_label(plot_embeddings(X, y, method="pca"))
     assert len(set(colours.values())) == 15
     assert colours["0"][:3] == tuple(np.round(to_rgba(matplotlib.colormaps["tab20"].colors[0]), 4))[:3]
+
+
+def test_continuous_labels_get_a_colour_bar_not_a_legend():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 5)), rng.uniform(0, 10, size=60)
+    ax = plot_embeddings(X, y, method="pca", random_state=0)
+    assert ax.get_legend() is None
+    assert len(ax.figure.axes) == 2  # the plot and its colour bar
+    plt.close(ax.figure)
+
+
+def test_many_classes_cap_the_legend():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 5)), [f"class {i}" for i in range(30)] * 3
+    ax = plot_embeddings(X, y, method="pca", random_state=0)
+    entries = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(entries) == 12 and entries[-1] == "... and 19 more"
+    plt.close(ax.figure)
+
+
+def test_probe_legend_sits_outside_the_axes(tiny_model):
+    from fewshot import probe_layers
+    from fewshot.viz import plot_probe
+
+    texts, topics = load_customer_feedback(return_X_y=True)
+    ax = plot_probe(probe_layers(texts, topics, model=tiny_model, layers=[0, 6], cv=2))
+    ax.figure.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1  # never over the error bars
+    plt.close(ax.figure)
