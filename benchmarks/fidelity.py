@@ -38,26 +38,34 @@ def main():
     train, y_train = load_texts("sst2", "train", args.n_train)
     test, y_test = load_texts("sst2", "test", args.n_test)
     texts = train + test
-    print(f"# all-MiniLM-L6-v2, layer 6, mean pooling; SST-2: {len(train)} train, {len(test)} test sentences")
+    print(
+        f"# all-MiniLM-L6-v2, layer 6, mean pooling; SST-2: {len(train)} train, {len(test)} test sentences"
+    )
     print(f"# {load_average()} at start")
     vectors = {}
     for name, params in BACKENDS:
         start = time.perf_counter()
-        vectors[name] = DistilEmbedder(model=minilm_path(), cache=args.cache, **params).fit_transform(texts)
+        vectors[name] = DistilEmbedder(
+            model=minilm_path(), cache=args.cache, **params
+        ).fit_transform(texts)
         print(f"# {name}: embedded in {time.perf_counter() - start:.0f} s", flush=True)
     reference = vectors[BACKENDS[0][0]]
     print()
-    print("| backend | min cosine | 1st pct cosine | median cosine | probe accuracy | vs fp32 (points) |")
+    print(
+        "| backend | min cosine | 1st pct cosine | median cosine | probe accuracy | vs fp32 (points) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     base_accuracy = None
     for name, _ in BACKENDS:
         X = vectors[name]
         cos = (X * reference).sum(1) / np.linalg.norm(X, axis=1) / np.linalg.norm(reference, axis=1)
         probe = LogisticRegression(max_iter=5000).fit(X[: len(train)], y_train)
-        accuracy = probe.score(X[len(train):], y_test)
+        accuracy = probe.score(X[len(train) :], y_test)
         base_accuracy = accuracy if base_accuracy is None else base_accuracy
-        print(f"| {name} | {cos.min():.6f} | {np.percentile(cos, 1):.6f} | {np.median(cos):.6f} | "
-              f"{100 * accuracy:.2f}% | {100 * (accuracy - base_accuracy):+.2f} |")
+        print(
+            f"| {name} | {cos.min():.6f} | {np.percentile(cos, 1):.6f} | {np.median(cos):.6f} | "
+            f"{100 * accuracy:.2f}% | {100 * (accuracy - base_accuracy):+.2f} |"
+        )
     print()
     print(f"# {load_average()} at end")
 

@@ -74,15 +74,24 @@ def worker(layer, n, output, path):
     with tempfile.TemporaryDirectory() as folder:
         out = None
         if output == "memmap":
-            out = np.lib.format.open_memmap(os.path.join(folder, "X.npy"), mode="w+",
-                                            dtype=np.float32, shape=(n, 768))
+            out = np.lib.format.open_memmap(
+                os.path.join(folder, "X.npy"), mode="w+", dtype=np.float32, shape=(n, 768)
+            )
         X = embedder.transform(texts, out=out)
         assert X.shape == (n, 768)
         sampler.done.set()
         sampler.join()
         del X, out
-    print(json.dumps({"loaded": loaded_rss, "peak": peak_rss_mb(),
-                      "loaded_anon": loaded_anon, "peak_anon": sampler.peak}))
+    print(
+        json.dumps(
+            {
+                "loaded": loaded_rss,
+                "peak": peak_rss_mb(),
+                "loaded_anon": loaded_anon,
+                "peak_anon": sampler.peak,
+            }
+        )
+    )
 
 
 def main():
@@ -96,23 +105,34 @@ def main():
     path = make_anchor_model(os.path.join(tempfile.gettempdir(), "fewshot-anchor-random"))
     print(f"# anchor-shaped random DistilBERT; {load_average()} at start")
     print()
-    print("| layer | texts | output | output size (MiB) | RSS after load (MiB) | peak RSS (MiB) | growth (MiB) "
-          "| anonymous RSS growth (MiB) |")
+    print(
+        "| layer | texts | output | output size (MiB) | RSS after load (MiB) | peak RSS (MiB) | growth (MiB) "
+        "| anonymous RSS growth (MiB) |"
+    )
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     configs = CONFIGS
     if args.configs:
-        configs = [(int(a), int(b), c) for a, b, c in (x.split(":") for x in args.configs.split(","))]
+        configs = [
+            (int(a), int(b), c) for a, b, c in (x.split(":") for x in args.configs.split(","))
+        ]
     for layer, n, output in configs:
-        done = subprocess.run([sys.executable, __file__, "--worker", str(layer), str(n), output, path],
-                              capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", str(layer), str(n), output, path],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if done.returncode != 0:
             print(f"# layer {layer}, {n} texts failed: {done.stderr.strip().splitlines()[-1]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         size = n * 768 * 4 / 2**20
-        print(f"| {layer} | {n:,} | {output} | {size:.0f} | {r['loaded']:.0f} | {r['peak']:.0f} | "
-              f"{r['peak'] - r['loaded']:.0f} | {r['peak_anon'] - r['loaded_anon']:.0f} |", flush=True)
+        print(
+            f"| {layer} | {n:,} | {output} | {size:.0f} | {r['loaded']:.0f} | {r['peak']:.0f} | "
+            f"{r['peak'] - r['loaded']:.0f} | {r['peak_anon'] - r['loaded_anon']:.0f} |",
+            flush=True,
+        )
     print()
     print(f"# {load_average()} at end")
 

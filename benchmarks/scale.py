@@ -29,7 +29,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _common import load_average, load_texts, make_anchor_model, minilm_path, peak_rss_mb  # noqa: E402
-
 from sklearn.base import BaseEstimator, TransformerMixin  # noqa: E402
 
 
@@ -73,12 +72,15 @@ class ActorMemory:
 def ray_wall(ray, embedder, texts, *, actors, cpus_per_actor, batch_size):
     from fewshot.distributed import embed_dataset
 
-    ds = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)],
-                             override_num_blocks=max(1, min(len(texts) // batch_size, 64)))
+    ds = ray.data.from_items(
+        [{"id": i, "text": t} for i, t in enumerate(texts)],
+        override_num_blocks=max(1, min(len(texts) // batch_size, 64)),
+    )
     with ActorMemory() as memory:
         start = time.perf_counter()
-        out = embed_dataset(ds, embedder, batch_size=batch_size, concurrency=actors,
-                            num_cpus=cpus_per_actor).materialize()
+        out = embed_dataset(
+            ds, embedder, batch_size=batch_size, concurrency=actors, num_cpus=cpus_per_actor
+        ).materialize()
         wall = time.perf_counter() - start
     assert out.count() == len(texts)
     return wall, memory.peak_mb
@@ -100,11 +102,17 @@ def main(argv=None):
     from fewshot import DistilEmbedder
 
     texts, _ = load_texts("sst2", "train", args.n)
-    model = make_anchor_model(os.path.join(tempfile.gettempdir(), "fewshot-anchor")) \
-        if args.model == "anchor" else minilm_path()
+    model = (
+        make_anchor_model(os.path.join(tempfile.gettempdir(), "fewshot-anchor"))
+        if args.model == "anchor"
+        else minilm_path()
+    )
     embedder = DistilEmbedder(model=model, layers=-1, batch_size=32)
-    print(f"> {len(texts)} SST-2 train sentences, model {args.model}, forward batch 32, "
-          f"Ray batch {args.ray_batch} rows, {args.cpus} CPUs", flush=True)
+    print(
+        f"> {len(texts)} SST-2 train sentences, model {args.model}, forward batch 32, "
+        f"Ray batch {args.ray_batch} rows, {args.cpus} CPUs",
+        flush=True,
+    )
     print(f"> {load_average()} at start", flush=True)
 
     torch.set_num_threads(args.cpus)
@@ -114,7 +122,9 @@ def main(argv=None):
     local_wall = time.perf_counter() - start
     assert local.shape[0] == len(texts)
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     ray.data.DataContext.get_current().enable_progress_bars = False
     rows = [("single process: DistilEmbedder.transform", None, local_wall, None, peak_rss_mb())]
     configs = [
@@ -123,27 +133,45 @@ def main(argv=None):
         ("embed_dataset, 1 actor, trivial estimator (Ray overhead)", TextLength(), 1, args.cpus),
     ]
     for name, estimator, actors, per_actor in configs:
-        one, _ = ray_wall(ray, estimator, texts[:1], actors=actors, cpus_per_actor=per_actor,
-                          batch_size=args.ray_batch)
-        full, memory = ray_wall(ray, estimator, texts, actors=actors, cpus_per_actor=per_actor,
-                                batch_size=args.ray_batch)
+        one, _ = ray_wall(
+            ray,
+            estimator,
+            texts[:1],
+            actors=actors,
+            cpus_per_actor=per_actor,
+            batch_size=args.ray_batch,
+        )
+        full, memory = ray_wall(
+            ray,
+            estimator,
+            texts,
+            actors=actors,
+            cpus_per_actor=per_actor,
+            batch_size=args.ray_batch,
+        )
         rows.append((name, one, full, (full - one) / (len(texts) - 1), memory))
         print(f"  {name}: 1 row {one:.1f} s, {len(texts)} rows {full:.1f} s", flush=True)
     ray.shutdown()
 
-    print("\n| run | start-up s (1-row job) | wall s, all rows | rows/s end to end | "
-          "marginal rows/s | vs single process (marginal) | s per 1,000 rows | peak RSS per process MiB |")
+    print(
+        "\n| run | start-up s (1-row job) | wall s, all rows | rows/s end to end | "
+        "marginal rows/s | vs single process (marginal) | s per 1,000 rows | peak RSS per process MiB |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     base = len(texts) / local_wall
     for name, one, full, per_row, memory in rows:
         if per_row is not None and per_row <= 0:  # the n-row job was no slower: below timing noise
-            print(f"| {name} | {one:.1f} | {full:.1f} | {len(texts) / full:.1f} | below noise | — | "
-                  f"below noise | {memory:.0f} |")
+            print(
+                f"| {name} | {one:.1f} | {full:.1f} | {len(texts) / full:.1f} | below noise | — | "
+                f"below noise | {memory:.0f} |"
+            )
             continue
         marginal = 1 / per_row if per_row else len(texts) / full
-        print(f"| {name} | {'—' if one is None else f'{one:.1f}'} | {full:.1f} | {len(texts) / full:.1f} | "
-              f"{marginal:.1f} | {marginal / base:.2f}x | {1000 * (per_row or full / len(texts)):.2f} | "
-              f"{memory:.0f} |")
+        print(
+            f"| {name} | {'—' if one is None else f'{one:.1f}'} | {full:.1f} | {len(texts) / full:.1f} | "
+            f"{marginal:.1f} | {marginal / base:.2f}x | {1000 * (per_row or full / len(texts)):.2f} | "
+            f"{memory:.0f} |"
+        )
     print(f"\n> {load_average()} at end")
 
 

@@ -70,8 +70,13 @@ def build(row, path, texts, threads, workdir):
         def run(batch_texts):
             out = []
             for start in range(0, len(batch_texts), BATCH):
-                enc = tokenizer(batch_texts[start : start + BATCH], padding="max_length",
-                                max_length=longest, truncation=True, return_tensors="pt")
+                enc = tokenizer(
+                    batch_texts[start : start + BATCH],
+                    padding="max_length",
+                    max_length=longest,
+                    truncation=True,
+                    return_tensors="pt",
+                )
                 with torch.inference_mode():
                     hidden = model(**enc).last_hidden_state
                 out.append(_mean(hidden, enc["attention_mask"]).numpy())
@@ -87,8 +92,12 @@ def build(row, path, texts, threads, workdir):
         def run(batch_texts):
             # Batched outputs keep the batch's padding: average each text's own tokens.
             lengths = [len(ids) for ids in tokenizer(batch_texts, truncation=True)["input_ids"]]
-            outputs = pipe(batch_texts, batch_size=BATCH, return_tensors=True,
-                           tokenize_kwargs={"truncation": True})
+            outputs = pipe(
+                batch_texts,
+                batch_size=BATCH,
+                return_tensors=True,
+                tokenize_kwargs={"truncation": True},
+            )
             return np.stack([o[0, :n].mean(0).numpy() for o, n in zip(outputs, lengths)])
 
         return run
@@ -165,21 +174,34 @@ def main():
     else:
         path = minilm_path()
     texts, _ = load_texts("sst2", "train", args.n)
-    lengths = [len(ids) for ids in AutoTokenizer.from_pretrained(path)(texts, truncation=True)["input_ids"]]
+    lengths = [
+        len(ids) for ids in AutoTokenizer.from_pretrained(path)(texts, truncation=True)["input_ids"]
+    ]
     config = AutoConfig.from_pretrained(path)
     peak = matmul_peak_gflops(args.threads)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, __file__, "--worker", "prepare", "--path", path,
-                           "--n", str(args.n)], capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", "prepare", "--path", path, "--n", str(args.n)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     export_seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
     print(f"# {args.model}: {path}")
-    print(f"# {len(texts)} SST-2 train sentences, {sum(lengths)} tokens (mean {sum(lengths)/len(lengths):.1f},"
-          f" max {max(lengths)}), batch {BATCH}, {args.threads} threads, best of {args.repeats}")
-    print(f"# ONNX export + int8 quantisation (once per model, then reused from disk, not in the"
-          f" rows): {export_seconds:.0f} s")
+    print(
+        f"# {len(texts)} SST-2 train sentences, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.1f},"
+        f" max {max(lengths)}), batch {BATCH}, {args.threads} threads, best of {args.repeats}"
+    )
+    print(
+        f"# ONNX export + int8 quantisation (once per model, then reused from disk, not in the"
+        f" rows): {export_seconds:.0f} s"
+    )
     print(f"# {load_average()} at start")
     print()
-    print("| method | sentences/s | vs sentence-transformers | peak RSS (MiB) | GFLOP/s (% of peak) | setup s |")
+    print(
+        "| method | sentences/s | vs sentence-transformers | peak RSS (MiB) | GFLOP/s (% of peak) | setup s |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     results = {}
     rows = args.rows.split(",")
@@ -187,8 +209,18 @@ def main():
     # damps the noise of a shared machine (other jobs steal cores for seconds at a time).
     for _ in range(args.repeats):
         for row in rows:
-            command = [sys.executable, __file__, "--worker", row, "--path", path,
-                       "--n", str(args.n), "--threads", str(args.threads)]
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                row,
+                "--path",
+                path,
+                "--n",
+                str(args.n),
+                "--threads",
+                str(args.threads),
+            ]
             done = subprocess.run(command, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"# {row} failed: {done.stderr.strip().splitlines()[-1]}", flush=True)
@@ -205,12 +237,19 @@ def main():
         rate = len(texts) / result["seconds"]
         gflops = encoder_flops(lengths, config, n_layers) / result["seconds"] / 1e9
         achieved = "—" if row == "cached" else f"{gflops:.1f} ({100 * gflops / peak:.0f}%)"
-        ratio = f"{rate / (len(texts) / results['st']['seconds']):.2f}x" if "st" in results else "n/a"
-        print(f"| {label} | {rate:.1f} | {ratio} | {result['rss']:.0f} | "
-              f"{achieved} | {result['setup']:.1f} |", flush=True)
+        ratio = (
+            f"{rate / (len(texts) / results['st']['seconds']):.2f}x" if "st" in results else "n/a"
+        )
+        print(
+            f"| {label} | {rate:.1f} | {ratio} | {result['rss']:.0f} | "
+            f"{achieved} | {result['setup']:.1f} |",
+            flush=True,
+        )
     print()
-    print(f"# {load_average()} at end; float32 matmul peak: {peak:.0f} GFLOP/s (best of a"
-          " 2048x2048 matmul measured before and after the rows)")
+    print(
+        f"# {load_average()} at end; float32 matmul peak: {peak:.0f} GFLOP/s (best of a"
+        " 2048x2048 matmul measured before and after the rows)"
+    )
     speed = {row: len(texts) / r["seconds"] for row, r in results.items()}
     checks = [
         ("fp32 >= sentence-transformers", "fp32", "st", 1.0),

@@ -1,4 +1,4 @@
-"""Explore layers: which layer of the encoder sorts customer feedback by topic, and how does it look?
+"""Explore layers: which layer sorts customer feedback by topic, and how does it look?
 
 Probes every layer and pooling with a cross-validated LogisticRegression (one forward pass
 for all of them), prints the table, and saves two pictures: the score per layer and a
@@ -33,8 +33,12 @@ def main(argv=None) -> None:
     parser.add_argument("--model", help="Hugging Face model id or local folder")
     parser.add_argument("--out-dir", default=".", help="folder for probe.png and layers.png")
     parser.add_argument("--dpi", type=int, default=80)
-    parser.add_argument("--method", choices=["umap", "pca", "tsne"], default="umap",
-                        help="2-D projection of the layer pictures")
+    parser.add_argument(
+        "--method",
+        choices=["umap", "pca", "tsne"],
+        default="umap",
+        help="2-D projection of the layer pictures",
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,8 +50,10 @@ def main(argv=None) -> None:
     result = probe_layers(data.text, data.target, model=model, cv=5, random_state=0)
     print(result.to_string())
     embedder_params = result.best_params
-    print(f"\nUse it: DistilEmbedder(model=..., layers={embedder_params['layers']}, "
-          f"pooling={embedder_params['pooling']!r})")
+    print(
+        f"\nUse it: DistilEmbedder(model=..., layers={embedder_params['layers']}, "
+        f"pooling={embedder_params['pooling']!r})"
+    )
 
     ax = result.plot()
     ax.figure.savefig(out_dir / "probe.png", dpi=args.dpi, bbox_inches="tight")

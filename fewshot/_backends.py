@@ -38,7 +38,18 @@ from ._forward import capture_layers
 from ._loading import LoadedModel, quiet_transformers
 from ._optional import require
 
-__all__ = ["BACKENDS", "QUANTIZE", "check_onnx_installed", "clear_sessions", "export_folder", "fewshot_home", "onnx_file", "onnx_runner", "resolve_threads", "torch_threads"]
+__all__ = [
+    "BACKENDS",
+    "QUANTIZE",
+    "check_onnx_installed",
+    "clear_sessions",
+    "export_folder",
+    "fewshot_home",
+    "onnx_file",
+    "onnx_runner",
+    "resolve_threads",
+    "torch_threads",
+]
 
 BACKENDS = ("torch", "onnx")
 QUANTIZE = (None, "int8")
@@ -77,7 +88,10 @@ def torch_threads(n_threads: int):
 def check_onnx_installed() -> None:
     """Raise an ImportError naming the extra to install if ONNX Runtime is missing."""
     require(
-        "onnxruntime", "onnx", "onnxscript", extra="onnx",
+        "onnxruntime",
+        "onnx",
+        "onnxscript",
+        extra="onnx",
         feature="backend='onnx' (and quantize='int8'; or use backend='torch')",
     )
 
@@ -131,8 +145,10 @@ class _LayerOutputs(torch.nn.Module):
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the exporter's and quantiser's progress prints, warnings and log lines
-    (missing torchvision, pre-processing advice): export is fewshot's business."""
+    """Silence the exporter's and quantiser's prints, warnings and log lines.
+
+    (Missing torchvision, pre-processing advice): export is fewshot's business.
+    """
     loggers = [logging.getLogger(), logging.getLogger("torch.onnx")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -168,8 +184,10 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
             tmp,
             input_names=["input_ids", "attention_mask"],
             output_names=[f"layer{layer}" for layer in layers] + (["logits"] if head else []),
-            dynamic_shapes={"input_ids": {0: batch, 1: tokens},
-                            "attention_mask": {0: batch, 1: tokens}},
+            dynamic_shapes={
+                "input_ids": {0: batch, 1: tokens},
+                "attention_mask": {0: batch, 1: tokens},
+            },
             dynamo=True,
             external_data=False,
             verbose=False,

@@ -39,7 +39,6 @@ class InputError(CommandError):
     exit_code = 2
 
 
-
 def reported(command):
     """Turn the errors a user can cause into one-line messages instead of tracebacks."""
 
@@ -65,8 +64,11 @@ def note(quiet: bool, message: str) -> None:
 def texts_of(frame, column, path, skip_bad, quiet):
     texts, keep = read_texts(frame, column, path, skip_bad=skip_bad)
     if len(keep) < len(frame):
-        note(quiet, f"Skipped {len(frame) - len(keep)} of {len(frame)} rows of '{path}' "
-                     f"with no text in column '{column}'.")
+        note(
+            quiet,
+            f"Skipped {len(frame) - len(keep)} of {len(frame)} rows of '{path}' "
+            f"with no text in column '{column}'.",
+        )
     if not texts:
         raise CommandError(f"no row of '{path}' has text in column '{column}'.")
     return texts, keep
@@ -89,8 +91,9 @@ class LayersType(click.ParamType):
         try:
             numbers = [int(part) for part in text.split(",")]
         except ValueError:
-            self.fail(f"{value!r} is not 'all', a layer number or a list such as 2,4,6.",
-                      param, ctx)
+            self.fail(
+                f"{value!r} is not 'all', a layer number or a list such as 2,4,6.", param, ctx
+            )
         return numbers[0] if len(numbers) == 1 else numbers
 
 
@@ -101,14 +104,17 @@ def names(value, choices, option):
     names = [part.strip() for part in value.split(",") if part.strip()]
     for name in names:
         if name not in choices:
-            raise click.BadParameter(f"{name!r} is not one of {', '.join(choices)}.",
-                                     param_hint=option)
+            raise click.BadParameter(
+                f"{name!r} is not one of {', '.join(choices)}.", param_hint=option
+            )
     return tuple(names)
 
 
 def model_option(command):
     return click.option(
-        "--model", default=DEFAULT_MODEL, show_default=True,
+        "--model",
+        default=DEFAULT_MODEL,
+        show_default=True,
         help="Hugging Face model id or local model folder.",
     )(command)
 
@@ -118,18 +124,18 @@ def quiet_option(command):
 
 
 def text_col_option(command):
-    return click.option("--text-col", default="text", show_default=True,
-                        help="Column holding the texts.")(command)
+    return click.option(
+        "--text-col", default="text", show_default=True, help="Column holding the texts."
+    )(command)
 
 
 INPUT = click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 
 
-
-
 def skip_option(command):
     return click.option(
-        "--skip-bad-rows", is_flag=True,
+        "--skip-bad-rows",
+        is_flag=True,
         help="Skip rows whose text is missing or not text (default: refuse, naming them).",
     )(command)
 
@@ -142,5 +148,3 @@ def save_figure(figure, path, dpi):
             figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(figure)
-
-

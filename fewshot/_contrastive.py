@@ -84,9 +84,10 @@ def train_body(
     losses = []
     network.train()
     try:
-        with torch.random.fork_rng(devices=devices), tqdm(
-            total=total, disable=not progress, desc="Fine-tuning", unit="step"
-        ) as bar:
+        with (
+            torch.random.fork_rng(devices=devices),
+            tqdm(total=total, disable=not progress, desc="Fine-tuning", unit="step") as bar,
+        ):
             torch.manual_seed(torch_seed)
             for epoch in range(schedule.epochs):
                 order = order_rng.permutation(len(pairs)) if epoch else np.arange(len(pairs))

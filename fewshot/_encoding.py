@@ -46,6 +46,7 @@ HEAD_OUTPUTS = ("logits", "proba")
 class TruncationWarning(UserWarning):
     """Some texts were longer than ``max_length`` tokens and were cut."""
 
+
 LONG_TEXT = ("truncate", "chunk")
 COMBINE = ("concat", "mean")
 
@@ -125,7 +126,7 @@ def pooled_features(
     captured, logits = outputs
     parts = []
     for pooling in spec.poolings if spec.layers else ():
-        pooled = [pool(captured[l].float(), attention_mask, pooling) for l in spec.layers]
+        pooled = [pool(captured[layer].float(), attention_mask, pooling) for layer in spec.layers]
         if spec.combine == "mean":
             parts.append(torch.stack(pooled).mean(dim=0))
         else:
@@ -160,8 +161,10 @@ def make_runner(loaded: LoadedModel, spec: EncodingSpec, n_threads=None):
 
 
 def unique_texts(texts: list[str]):
-    """Distinct texts in first-seen order, the row of each one's first occurrence, and
-    for every row the index of its text among the distinct ones.
+    """Distinct texts in first-seen order, with where they come from and go to.
+
+    Returns the distinct texts, the row of each one's first occurrence, and for every
+    row the index of its text among the distinct ones.
 
     Examples
     --------
@@ -183,9 +186,7 @@ def check_out(out, n_texts: int, n_features: int) -> np.ndarray:
     if out is None:
         return np.empty((n_texts, n_features), dtype=np.float32)
     if not isinstance(out, np.ndarray):
-        raise TypeError(
-            f"out must be a numpy array or numpy.memmap, got {type(out).__name__}."
-        )
+        raise TypeError(f"out must be a numpy array or numpy.memmap, got {type(out).__name__}.")
     if out.shape != (n_texts, n_features) or out.dtype != np.float32:
         raise ValueError(
             f"out has shape {out.shape} and dtype {out.dtype}, but these texts need a "
@@ -198,8 +199,9 @@ def check_out(out, n_texts: int, n_features: int) -> np.ndarray:
     return out
 
 
-def copy_duplicate_rows(out: np.ndarray, first: np.ndarray, inverse: np.ndarray,
-                        chunk: int = 4096) -> None:
+def copy_duplicate_rows(
+    out: np.ndarray, first: np.ndarray, inverse: np.ndarray, chunk: int = 4096
+) -> None:
     """Fill each repeated text's row from the row of its first occurrence."""
     source = first[inverse]
     repeated = np.flatnonzero(source != np.arange(len(inverse)))

@@ -129,8 +129,7 @@ def resolve_device(device) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or "
-            "'cuda:0'."
+            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:0'."
         ) from exc
     if resolved.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -158,9 +157,7 @@ def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
         matches = [name for name, value in _DTYPES.items() if value == dtype]
         dtype = matches[0] if matches else str(dtype)
     if dtype not in _DTYPES:
-        raise ValueError(
-            f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}."
-        )
+        raise ValueError(f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}.")
     return _DTYPES[dtype]
 
 
@@ -169,7 +166,12 @@ def model_max_length(tokenizer, config) -> int:
     limit = getattr(tokenizer, "model_max_length", None)
     positions = getattr(config, "max_position_embeddings", None)
     if positions is not None and getattr(config, "model_type", "") in (
-        "roberta", "xlm-roberta", "camembert", "mpnet", "longformer", "xlm-roberta-xl"
+        "roberta",
+        "xlm-roberta",
+        "camembert",
+        "mpnet",
+        "longformer",
+        "xlm-roberta-xl",
     ):
         # These models reserve the first position ids for padding.
         positions -= int(getattr(config, "pad_token_id", 1) or 1) + 1
@@ -329,6 +331,7 @@ def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
         AutoModelForSequenceClassification,
         AutoTokenizer,
     )
+
     common = {"revision": revision, "trust_remote_code": trust_remote_code}
     config = _from_pretrained(AutoConfig, name, **common)
     tokenizer = _from_pretrained(AutoTokenizer, name, **common)
@@ -389,8 +392,11 @@ def sentence_transformers_settings(folder) -> dict:
     for module in modules:
         if isinstance(module, dict) and str(module.get("type", "")).endswith("models.Pooling"):
             config = read(os.path.join(module.get("path", ""), "config.json")) or {}
-            modes = [m for m in ("cls", "mean", "max") if config.get(f"pooling_mode_{m}_token")
-                     or config.get(f"pooling_mode_{m}_tokens")]
+            modes = [
+                m
+                for m in ("cls", "mean", "max")
+                if config.get(f"pooling_mode_{m}_token") or config.get(f"pooling_mode_{m}_tokens")
+            ]
             if len(modes) == 1 and not config.get("pooling_mode_mean_sqrt_len_tokens"):
                 settings["pooling"] = modes[0]
     length = (read("sentence_bert_config.json") or {}).get("max_seq_length")
@@ -448,13 +454,20 @@ def trainable_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
     del find_blocks(body, body.config)[layer:]
     body.config.num_hidden_layers = layer
     return _assemble(
-        pretrained.name, pretrained.tokenizer, body, pretrained.device, torch.float32,
+        pretrained.name,
+        pretrained.tokenizer,
+        body,
+        pretrained.device,
+        torch.float32,
         has_head=False,
     )
 
 
 def load_saved_body(folder, device="auto") -> LoadedModel:
-    """An encoder rebuilt from weights fewshot saved (a local folder, safetensors, no remote code)."""
+    """An encoder rebuilt from weights fewshot saved.
+
+    A local folder only, weights from safetensors, never remote code.
+    """
     from transformers import AutoModel, AutoTokenizer
 
     folder = os.fspath(folder)

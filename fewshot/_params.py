@@ -67,7 +67,11 @@ class Integer:
     def check(self, name, value):
         if value is None and self.optional:
             return
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < self.minimum:
+        if (
+            not isinstance(value, numbers.Integral)
+            or isinstance(value, bool)
+            or value < self.minimum
+        ):
             raise ValueError(f"{name} must be an int >= {self.minimum}, got {value!r}.")
 
 
@@ -199,7 +203,9 @@ def resolve_layers(layers, n_layers: int, model: str = "the model") -> tuple[int
     """
     if isinstance(layers, str):
         if layers != "all":
-            raise ValueError(f"layers={layers!r} is not valid; use an int, a list of ints or 'all'.")
+            raise ValueError(
+                f"layers={layers!r} is not valid; use an int, a list of ints or 'all'."
+            )
         return tuple(range(n_layers + 1))
     if isinstance(layers, numbers.Integral) and not isinstance(layers, bool):
         requested = [layers]

@@ -126,7 +126,6 @@ def _text_key(namespace: bytes, text: str) -> bytes:
     ).digest()
 
 
-
 def _cached_encode(
     cache: EmbeddingCache,
     loaded: LoadedModel,
@@ -178,14 +177,15 @@ def _cached_encode(
 
 
 def _safely(operation, *args):
-    """A cache that cannot be read or written (locked too long, disk full) is skipped,
-    with a warning: the vectors are still computed and returned."""
+    """Run a cache operation; a cache that cannot be used is skipped with a warning.
+
+    Locked too long or a full disk: the vectors are still computed and returned.
+    """
     try:
         return operation(*args)
     except sqlite3.Error as exc:
         warnings.warn(
-            f"Embedding cache skipped for this block ({exc}); vectors are computed "
-            "without it.",
+            f"Embedding cache skipped for this block ({exc}); vectors are computed without it.",
             CacheWarning,
             stacklevel=3,
         )

@@ -34,5 +34,7 @@ def labels_and_proba(estimator, texts):
     featurize, head = split_head(estimator)
     features = featurize(texts) if featurize is not None else texts
     if len(texts) == 0:
-        return np.empty(0, dtype=np.asarray(estimator.classes_).dtype), np.empty((0, len(estimator.classes_)))
+        return np.empty(0, dtype=np.asarray(estimator.classes_).dtype), np.empty(
+            (0, len(estimator.classes_))
+        )
     return np.asarray(head.predict(features)), np.asarray(head.predict_proba(features))

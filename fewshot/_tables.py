@@ -35,8 +35,15 @@ __all__ = [
     "write_table",
 ]
 
-READABLE = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-            ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+READABLE = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 WRITABLE = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
 
 
@@ -46,7 +53,6 @@ class TableError(ValueError):
 
 class TableInputError(TableError):
     """The user pointed at something that is not there: a file, a folder or a column."""
-
 
 
 # -- reading --------------------------------------------------------------------------
@@ -75,8 +81,13 @@ def read_table(path):
         raise TableError(f"input file '{path}' is empty.")
     try:
         if kind in ("csv", "tsv"):
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str,
-                                keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(
+                path,
+                sep="," if kind == "csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
         elif kind == "jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
@@ -102,7 +113,11 @@ def _column(frame, name, path, option):
 def _which(positions) -> str:
     """'row 2' / 'rows 2, 4, ...' (1-based data rows), for messages."""
     shown = ", ".join(str(i + 1) for i in positions[:5])
-    return f"row{'s' if len(positions) != 1 else ''} " + shown + (", ..." if len(positions) > 5 else "")
+    return (
+        f"row{'s' if len(positions) != 1 else ''} "
+        + shown
+        + (", ..." if len(positions) > 5 else "")
+    )
 
 
 def _rows(positions) -> str:
@@ -110,8 +125,10 @@ def _rows(positions) -> str:
 
 
 def _is_blank(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or (
-        isinstance(value, str) and not value.strip()
+    return (
+        value is None
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
     )
 
 
@@ -123,7 +140,9 @@ def read_texts(frame, column, path, *, skip_bad: bool = False, option: str = "--
     left out instead (compare the positions with ``len(frame)`` to report them).
     """
     values = _column(frame, column, path, option).tolist()
-    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))]
+    missing = [
+        i for i, v in enumerate(values) if v is None or (isinstance(v, float) and np.isnan(v))
+    ]
     skipped = set(missing)
     other = [i for i, v in enumerate(values) if not isinstance(v, str) and i not in skipped]
     if (missing or other) and not skip_bad:
@@ -173,8 +192,9 @@ def atomic_file(path):
     if not folder.is_dir():
         raise TableInputError(f"output folder '{folder}' does not exist.")
     # The temporary name keeps the suffix so writers that infer a format still do.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}",
-                                         dir=folder)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=folder
+    )
     os.close(handle)
     try:
         yield temporary
@@ -208,8 +228,9 @@ def atomic_folder(path, *, marker: str):
         yield temporary
         os.chmod(temporary, 0o777 & ~_umask())
         if path.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old",
-                                            dir=path.parent))
+            retired = Path(
+                tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent)
+            )
             os.replace(path, retired / "model")
             os.replace(temporary, path)
             shutil.rmtree(retired, ignore_errors=True)

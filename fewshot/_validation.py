@@ -209,9 +209,13 @@ def check_labels(
     if y is None:
         raise TypeError(f"{name} is None; pass one label per text.")
     if isinstance(y, (str, bytes)):
-        raise TypeError(f"{name} is a single {type(y).__name__}; pass one label per text (a list or array).")
+        raise TypeError(
+            f"{name} is a single {type(y).__name__}; pass one label per text (a list or array)."
+        )
     if isinstance(y, (set, frozenset, dict)):
-        raise TypeError(f"{name} is a {type(y).__name__}, which has no order; pass a list or array.")
+        raise TypeError(
+            f"{name} is a {type(y).__name__}, which has no order; pass a list or array."
+        )
     values = y.to_numpy() if hasattr(y, "to_numpy") else y  # pandas: positions, not index
     if not hasattr(values, "ndim"):
         values = list(values)

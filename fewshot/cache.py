@@ -34,7 +34,10 @@ _QUERY_CHUNK = 500  # keys per SELECT ... IN (...)
 
 
 class CacheWarning(UserWarning):
-    """A cache problem that was worked around (corrupt entries, unreadable file, no model identity)."""
+    """A cache problem that was worked around.
+
+    Corrupt entries, an unreadable file, or a model without an identity on disk.
+    """
 
 
 def check_cache_path(path) -> str:
@@ -99,9 +102,9 @@ class EmbeddingCache:
         return f"EmbeddingCache({self.path!r}, max_bytes={self.max_bytes})"
 
     def __eq__(self, other):
-        return (
-            isinstance(other, EmbeddingCache)
-            and (self.path, self.max_bytes) == (other.path, other.max_bytes)
+        return isinstance(other, EmbeddingCache) and (self.path, self.max_bytes) == (
+            other.path,
+            other.max_bytes,
         )
 
     def __hash__(self):
@@ -111,6 +114,7 @@ class EmbeddingCache:
 
     @property
     def file(self) -> str:
+        """The SQLite database file inside the cache folder."""
         return os.path.join(check_cache_path(self.path), _FILE)
 
     def _connection(self) -> sqlite3.Connection:

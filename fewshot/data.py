@@ -52,8 +52,10 @@ def load_customer_feedback(*, return_X_y: bool = False):
     )
 
 
-def read_split(path, split: str | None = None, *, text_column: str = "text", label_column: str = "label"):
-    """Read one split of a dataset as a DataFrame with ``text``, ``label`` (and ``label_text``).
+def read_split(
+    path, split: str | None = None, *, text_column: str = "text", label_column: str = "label"
+):
+    r"""Read one split of a dataset as a DataFrame with ``text``, ``label`` (and ``label_text``).
 
     Parameters
     ----------
@@ -74,7 +76,7 @@ def read_split(path, split: str | None = None, *, text_column: str = "text", lab
     --------
     >>> import tempfile, pathlib
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "train.csv").write_text("text,label\\ngood,1\\nbad,0\\n")
+    >>> _ = (folder / "train.csv").write_text("text,label\ngood,1\nbad,0\n")
     >>> read_split(folder, "train")["label"].tolist()
     [1, 0]
     """
@@ -83,7 +85,9 @@ def read_split(path, split: str | None = None, *, text_column: str = "text", lab
     path = Path(path)
     if path.is_dir():
         if split is None:
-            raise ValueError(f"{str(path)!r} is a folder; name the split to read, e.g. split='train'.")
+            raise ValueError(
+                f"{str(path)!r} is a folder; name the split to read, e.g. split='train'."
+            )
         candidates = [path / f"{split}.jsonl", path / f"{split}.csv"]
         found = [c for c in candidates if c.is_file()]
         if not found:
@@ -102,7 +106,9 @@ def read_split(path, split: str | None = None, *, text_column: str = "text", lab
         raise ValueError(f"{path.name!r}: expected a .jsonl or .csv file.")
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path.name!r} has no column {missing[0]!r}; columns: {list(frame.columns)}.")
+        raise ValueError(
+            f"{path.name!r} has no column {missing[0]!r}; columns: {list(frame.columns)}."
+        )
     return frame.rename(columns={text_column: "text", label_column: "label"})
 
 

@@ -1,4 +1,4 @@
-"""The quick-start demo: which layer best sorts customer feedback by topic?
+"""The quick-start demo: which layer best sorts customer feedback by topic.
 
 Runs on the anchor model ``distilbert-base-uncased-finetuned-sst-2-english`` when it can
 be loaded (Hugging Face hub, or a local copy passed as ``model``). Where it cannot, the
@@ -91,8 +91,10 @@ def run_demo(model: str | None = None, *, folds: int = 5, progress: bool = False
         predicted = [names[i] for i in proba.argmax(axis=1)]
         say("Zero-shot sentiment from the model's classification head:")
         for i in (0, 1, 22, 41, 60, 61):
-            say(f"  {names[proba[i].argmax()]:>9} {proba[i].max():.2f}  "
-                f"(we wrote it as {data.sentiment[i]})  {texts[i]}")
+            say(
+                f"  {names[proba[i].argmax()]:>9} {proba[i].max():.2f}  "
+                f"(we wrote it as {data.sentiment[i]})  {texts[i]}"
+            )
         agree = np.mean([p.lower() == s for p, s in zip(predicted, data.sentiment)])
         say(f"  head agrees with our sentiment on {agree:.0%} of all {len(texts)} texts\n")
     else:
@@ -108,8 +110,10 @@ def run_demo(model: str | None = None, *, folds: int = 5, progress: bool = False
         cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=0),
         progress=progress,
     )
-    say(f"Topic classification, LogisticRegression on mean-pooled layer features, "
-        f"{folds}-fold CV accuracy (chance = {1 / len(data.target_names):.2f}):")
+    say(
+        f"Topic classification, LogisticRegression on mean-pooled layer features, "
+        f"{folds}-fold CV accuracy (chance = {1 / len(data.target_names):.2f}):"
+    )
     say("  layer  accuracy")
     for row in result.table.itertuples():
         label = "0 (embeddings)" if row.layer == 0 else str(row.layer)

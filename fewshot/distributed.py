@@ -46,8 +46,18 @@ def _import_ray():
 class _BatchWorker:
     """One Ray actor: holds one copy of the estimator, turns batches into output columns."""
 
-    def __init__(self, estimator_ref, *, task, text_column, columns, on_error, error_column,
-                 id_column, num_threads):
+    def __init__(
+        self,
+        estimator_ref,
+        *,
+        task,
+        text_column,
+        columns,
+        on_error,
+        error_column,
+        id_column,
+        num_threads,
+    ):
         import ray
 
         if num_threads:
@@ -59,7 +69,9 @@ class _BatchWorker:
             torch.set_num_threads(num_threads)
         # One copy of the estimator in the object store; each actor fetches it once here.
         self.estimator = ray.get(estimator_ref)
-        self.featurize, self.head = split_head(self.estimator) if task == "predict" else (None, None)
+        self.featurize, self.head = (
+            split_head(self.estimator) if task == "predict" else (None, None)
+        )
         self.task = task
         self.text_column = text_column
         self.columns = columns
@@ -71,8 +83,10 @@ class _BatchWorker:
         # output column's Arrow type, so every batch (even one whose rows are all bad)
         # has the same schema.
         template = self._run(["warm-up"])
-        self.types = {name: _column(values, np.ones(len(values), bool)).type
-                      for name, values in template.items()}
+        self.types = {
+            name: _column(values, np.ones(len(values), bool)).type
+            for name, values in template.items()
+        }
 
     def _run(self, texts):
         if self.task == "embed":
@@ -89,8 +103,9 @@ class _BatchWorker:
             values = np.asarray(values)
             if values.ndim not in (1, 2) or len(values) != len(texts):
                 raise ValueError(
-                    f"{type(self.estimator).__name__} returned an array of shape {values.shape} for "
-                    f"{len(texts)} texts; column {name!r} needs one value or one 1-D row per text."
+                    f"{type(self.estimator).__name__} returned an array of shape "
+                    f"{values.shape} for {len(texts)} texts; column {name!r} needs one value "
+                    "or one 1-D row per text."
                 )
             outputs[name] = values
         return outputs
@@ -108,7 +123,10 @@ class _BatchWorker:
                 f"text_column={self.text_column!r} is not a column of the dataset; its columns "
                 f"are {table.column_names}. Pass the name of the column that holds the texts."
             )
-        for name in [*self.columns.values(), self.error_column if self.on_error == "null" else None]:
+        for name in [
+            *self.columns.values(),
+            self.error_column if self.on_error == "null" else None,
+        ]:
             if name is not None and name in table.column_names:
                 raise ValueError(
                     f"The dataset already has a column {name!r}; choose another output column name."
@@ -124,7 +142,8 @@ class _BatchWorker:
             if self.on_error == "raise":
                 raise ValueError(
                     f"{message}. Clean the column first (for example ds.filter(expr=...)), or "
-                    f"pass on_error='null' to write a null output and the reason in an error column."
+                    "pass on_error='null' to write a null output and the reason in an error "
+                    "column."
                 )
             errors[row] = message
         texts = [v for v, ok in zip(values, good) if ok]
@@ -156,19 +175,47 @@ def _column(values, good, kind=None):
     full = np.zeros((n_rows, width), dtype=values.dtype)
     full[good] = values
     flat = pa.array(full.reshape(-1), type=None if kind is None else kind.value_type)
-    return pa.FixedSizeListArray.from_arrays(flat, width, mask=pa.array(mask) if mask.any() else None)
+    return pa.FixedSizeListArray.from_arrays(
+        flat, width, mask=pa.array(mask) if mask.any() else None
+    )
 
 
 # -- the public helpers -----------------------------------------------------------------
 
 
 # map_batches arguments that fewshot sets itself; ray_remote_args must not repeat them.
-_OWN_ARGUMENTS = ("fn_constructor_args", "fn_constructor_kwargs", "batch_size", "batch_format", "compute",
-                  "concurrency", "num_cpus", "num_gpus", "max_restarts", "max_task_retries")
+_OWN_ARGUMENTS = (
+    "fn_constructor_args",
+    "fn_constructor_kwargs",
+    "batch_size",
+    "batch_format",
+    "compute",
+    "concurrency",
+    "num_cpus",
+    "num_gpus",
+    "max_restarts",
+    "max_task_retries",
+)
 
 
-def _check(ds, estimator, method, *, columns, text_column, on_error, error_column, id_column, batch_size,
-           concurrency, num_cpus, num_gpus, max_restarts, max_task_retries, ray_remote_args):
+def _check(
+    ds,
+    estimator,
+    method,
+    *,
+    columns,
+    text_column,
+    on_error,
+    error_column,
+    id_column,
+    batch_size,
+    concurrency,
+    num_cpus,
+    num_gpus,
+    max_restarts,
+    max_task_retries,
+    ray_remote_args,
+):
     """Every check that needs no data, so a mistake fails before any actor starts."""
     ray = _import_ray()
     if not isinstance(ds, ray.data.Dataset):
@@ -192,9 +239,16 @@ def _check(ds, estimator, method, *, columns, text_column, on_error, error_colum
     if len(set(outputs)) != len(outputs):
         raise ValueError(f"The output columns need distinct names, got {outputs}.")
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size (rows per batch handed to an actor) must be a positive int, got {batch_size!r}.")
+        raise ValueError(
+            "batch_size (rows per batch handed to an actor) must be a positive int, got "
+            f"{batch_size!r}."
+        )
     sizes = concurrency if isinstance(concurrency, tuple) else (concurrency,)
-    if not sizes or len(sizes) > 2 or not all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes):
+    if (
+        not sizes
+        or len(sizes) > 2
+        or not all(isinstance(s, numbers.Integral) and s >= 1 for s in sizes)
+    ):
         raise ValueError(
             f"concurrency must be a number of actors (int >= 1) or a (min, max) pair for an "
             f"autoscaling pool, got {concurrency!r}."
@@ -207,17 +261,21 @@ def _check(ds, estimator, method, *, columns, text_column, on_error, error_colum
             raise ValueError(f"{name} must be None or an int >= -1 (-1: no limit), got {value!r}.")
     if ray_remote_args is not None:
         if not isinstance(ray_remote_args, dict):
-            raise TypeError(f"ray_remote_args must be a dict of map_batches options, got {ray_remote_args!r}.")
+            raise TypeError(
+                f"ray_remote_args must be a dict of map_batches options, got {ray_remote_args!r}."
+            )
         if clash := sorted(set(ray_remote_args) & set(_OWN_ARGUMENTS)):
             raise ValueError(
                 f"ray_remote_args sets {clash}, which fewshot sets itself; use the function's own "
-                "parameters (batch_size, concurrency, num_cpus, num_gpus, max_restarts, max_task_retries)."
+                "parameters (batch_size, concurrency, num_cpus, num_gpus, max_restarts, "
+                "max_task_retries)."
             )
     if (allowed := ray.data.DataContext.get_current().max_errored_blocks) != 0:
         warnings.warn(
-            f"ray.data.DataContext.max_errored_blocks is {allowed}: Ray drops the rows of a batch that "
-            "fails instead of stopping the job, so rows can go missing from the output. Set it to 0 "
-            "to keep every row, and use on_error='null' to keep rows with bad text.",
+            f"ray.data.DataContext.max_errored_blocks is {allowed}: Ray drops the rows of a "
+            "batch that fails instead of stopping the job, so rows can go missing from the "
+            "output. Set it to 0 to keep every row, and use on_error='null' to keep rows "
+            "with bad text.",
             UserWarning,
             stacklevel=3,
         )
@@ -240,12 +298,18 @@ def _check_schema(ds, text_column, id_column, outputs):
                 f"{name!r} is not a column of the dataset; its columns are {list(columns)}."
             )
     if taken := [name for name in outputs if name in columns]:
-        raise ValueError(f"The dataset already has column(s) {taken}; choose other output column names.")
+        raise ValueError(
+            f"The dataset already has column(s) {taken}; choose other output column names."
+        )
     import pyarrow as pa
 
     kind = columns[text_column]
-    if isinstance(kind, pa.DataType) and (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                                          or pa.types.is_boolean(kind) or pa.types.is_temporal(kind)):
+    if isinstance(kind, pa.DataType) and (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_temporal(kind)
+    ):
         raise TypeError(
             f"Column {text_column!r} holds {kind}, not text; pass the column that holds the texts "
             "as text_column."
@@ -267,14 +331,42 @@ def _check_fitted(estimator):
         pass
 
 
-def _apply(ds, estimator, *, task, columns, text_column, on_error, error_column, id_column,
-           batch_size, concurrency, num_cpus, num_gpus, max_restarts, max_task_retries, ray_remote_args):
+def _apply(
+    ds,
+    estimator,
+    *,
+    task,
+    columns,
+    text_column,
+    on_error,
+    error_column,
+    id_column,
+    batch_size,
+    concurrency,
+    num_cpus,
+    num_gpus,
+    max_restarts,
+    max_task_retries,
+    ray_remote_args,
+):
     """Check every argument, then add the output columns with a pool of ``_BatchWorker`` actors."""
-    ray = _check(ds, estimator, "transform" if task == "embed" else "predict", columns=columns,
-                 text_column=text_column, on_error=on_error, error_column=error_column,
-                 id_column=id_column, batch_size=batch_size, concurrency=concurrency, num_cpus=num_cpus,
-                 num_gpus=num_gpus, max_restarts=max_restarts, max_task_retries=max_task_retries,
-                 ray_remote_args=ray_remote_args)
+    ray = _check(
+        ds,
+        estimator,
+        "transform" if task == "embed" else "predict",
+        columns=columns,
+        text_column=text_column,
+        on_error=on_error,
+        error_column=error_column,
+        id_column=id_column,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_restarts=max_restarts,
+        max_task_retries=max_task_retries,
+        ray_remote_args=ray_remote_args,
+    )
     if task == "predict":
         _check_fitted(estimator)
     # One copy of the estimator in the object store, whatever the number of actors and
@@ -286,8 +378,13 @@ def _apply(ds, estimator, *, task, columns, text_column, on_error, error_column,
         _BatchWorker,
         fn_constructor_args=(estimator_ref,),
         fn_constructor_kwargs=dict(
-            task=task, text_column=text_column, columns=columns, on_error=on_error,
-            error_column=error_column, id_column=id_column, num_threads=threads,
+            task=task,
+            text_column=text_column,
+            columns=columns,
+            on_error=on_error,
+            error_column=error_column,
+            id_column=id_column,
+            num_threads=threads,
         ),
         batch_size=int(batch_size),
         batch_format="pyarrow",
@@ -394,11 +491,23 @@ def embed_dataset(
     >>> ds = embed_dataset(ds, DistilEmbedder(layers=4), concurrency=4)  # doctest: +SKIP
     >>> ds.write_parquet("embedded/")                      # doctest: +SKIP
     """
-    return _apply(ds, embedder, task="embed", columns={"output_column": output_column},
-                  text_column=text_column, on_error=on_error, error_column=error_column,
-                  id_column=id_column, batch_size=batch_size, concurrency=concurrency,
-                  num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                  max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
+    return _apply(
+        ds,
+        embedder,
+        task="embed",
+        columns={"output_column": output_column},
+        text_column=text_column,
+        on_error=on_error,
+        error_column=error_column,
+        id_column=id_column,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_restarts=max_restarts,
+        max_task_retries=max_task_retries,
+        ray_remote_args=ray_remote_args,
+    )
 
 
 def predict_dataset(
@@ -451,8 +560,20 @@ max_restarts, max_task_retries, ray_remote_args
     columns = {"prediction_column": prediction_column}
     if proba_column is not None and callable(getattr(estimator, "predict_proba", None)):
         columns["proba_column"] = proba_column
-    return _apply(ds, estimator, task="predict", columns=columns,
-                  text_column=text_column, on_error=on_error, error_column=error_column,
-                  id_column=id_column, batch_size=batch_size, concurrency=concurrency,
-                  num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
-                  max_task_retries=max_task_retries, ray_remote_args=ray_remote_args)
+    return _apply(
+        ds,
+        estimator,
+        task="predict",
+        columns=columns,
+        text_column=text_column,
+        on_error=on_error,
+        error_column=error_column,
+        id_column=id_column,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_restarts=max_restarts,
+        max_task_retries=max_task_retries,
+        ray_remote_args=ray_remote_args,
+    )

@@ -1,4 +1,4 @@
-"""Layer probing: which layer and pooling of an encoder best separate your labels?
+"""Layer probing: which layer and pooling of an encoder best separate your labels.
 
 :func:`probe_layers` embeds the texts once, with every requested layer and pooling from a
 single forward pass, then cross-validates a small estimator on the columns of each
@@ -61,14 +61,12 @@ class ProbeResult:
         self.chance = chance
         grouped = scores.groupby(["layer", "pooling"], sort=False)["score"]
         # std over folds with ddof=0, like numpy and cross_val_score reports.
-        self.table = (
-            grouped.agg(mean="mean", std=lambda s: float(np.std(s))).reset_index()
-        )
+        self.table = grouped.agg(mean="mean", std=lambda s: float(np.std(s))).reset_index()
         self.table["layer"] = self.table["layer"].astype(int)
         poolings = list(dict.fromkeys(self.table["pooling"]))
-        order = self.table.assign(
-            _rank=self.table["pooling"].map(poolings.index)
-        ).sort_values(["mean", "layer", "_rank"], ascending=[False, True, True], kind="stable")
+        order = self.table.assign(_rank=self.table["pooling"].map(poolings.index)).sort_values(
+            ["mean", "layer", "_rank"], ascending=[False, True, True], kind="stable"
+        )
         row = order.iloc[0]
         self.best = {
             "layer": int(row["layer"]),
@@ -79,6 +77,7 @@ class ProbeResult:
 
     @property
     def best_params(self) -> dict:
+        """``{"layers": ..., "pooling": ...}`` of the best row, for ``DistilEmbedder(**...)``."""
         return {"layers": self.best["layer"], "pooling": self.best["pooling"]}
 
     def pivot(self, value: str = "mean"):
@@ -117,7 +116,10 @@ class ProbeResult:
         return self.table.to_html(index=False, float_format="{:.3f}".format)
 
     def plot(self, ax=None):
-        """Score per layer, one line per pooling, with error bars; see :func:`fewshot.viz.plot_probe`."""
+        """Score per layer, one line per pooling, with error bars.
+
+        See :func:`fewshot.viz.plot_probe`.
+        """
         from .viz import plot_probe
 
         return plot_probe(self, ax=ax)
@@ -147,7 +149,9 @@ def _make_splits(cv, y, classifier, random_state):
             classes, counts = np.unique(y, return_counts=True)
             classes = classes.tolist()  # plain Python values read better in messages
             if len(classes) < 2:
-                raise ValueError(f"y holds a single class ({classes[0]!r}); probing needs two or more.")
+                raise ValueError(
+                    f"y holds a single class ({classes[0]!r}); probing needs two or more."
+                )
             if counts.min() < cv:
                 rare = classes[counts.argmin()]
                 raise ValueError(
@@ -250,8 +254,13 @@ def probe_layers(
     # cache, threads and backend). normalize=True must scale each layer's block on its
     # own, not the concatenation, so it is applied per block below.
     plan = embedding_plan(
-        embedder, layers=layers, pooling=poolings, head=None, combine="concat",
-        normalize=False, progress=show,
+        embedder,
+        layers=layers,
+        pooling=poolings,
+        head=None,
+        combine="concat",
+        normalize=False,
+        progress=show,
     )
     features = plan.encode(texts)
     spec, width = plan.spec, plan.loaded.hidden_size
@@ -266,7 +275,12 @@ def probe_layers(
             if normalize:
                 columns = l2_normalize(columns.copy())
             fold_scores = cross_val_score(
-                clone(estimator), columns, y, cv=splits, scoring=scoring, n_jobs=n_jobs,
+                clone(estimator),
+                columns,
+                y,
+                cv=splits,
+                scoring=scoring,
+                n_jobs=n_jobs,
                 error_score="raise",  # a scorer that fails must not become "nan ± nan"
             )
             if not np.all(np.isfinite(fold_scores)):
@@ -297,4 +311,3 @@ def probe_layers(
         n_splits=len(splits),
         chance=chance,
     )
-

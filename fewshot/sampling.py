@@ -172,18 +172,24 @@ def sample_pairs(
     """
     if sampling not in SAMPLING:
         raise ValueError(f"sampling={sampling!r} is not valid; choose one of {list(SAMPLING)}.")
-    if n_iterations is not None and (not isinstance(n_iterations, (int, np.integer)) or n_iterations < 1):
+    if n_iterations is not None and (
+        not isinstance(n_iterations, (int, np.integer)) or n_iterations < 1
+    ):
         raise ValueError(f"n_iterations must be a positive int or None, got {n_iterations!r}.")
     if max_pairs is not None and (not isinstance(max_pairs, (int, np.integer)) or max_pairs < 2):
         raise ValueError(f"max_pairs must be an int >= 2 or None, got {max_pairs!r}.")
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(
-        _seed_from(random_state)
+    rng = (
+        random_state
+        if isinstance(random_state, np.random.Generator)
+        else np.random.default_rng(_seed_from(random_state))
     )
     y = np.asarray(y)
     if y.ndim == 2:
         return _sample_multilabel(y, n_iterations, sampling, max_pairs, rng)
     space = _PairSpace(y)
-    n_pos, n_neg = _quotas(space.n_positive, space.n_negative, len(y), n_iterations, sampling, max_pairs)
+    n_pos, n_neg = _quotas(
+        space.n_positive, space.n_negative, len(y), n_iterations, sampling, max_pairs
+    )
     pos = space.positive(_draw(space.n_positive, n_pos, rng))
     neg = space.negative(_draw(space.n_negative, n_neg, rng))
     return _interleave(pos, neg, rng)

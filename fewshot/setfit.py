@@ -259,8 +259,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         self.max_length_ = min(int(self.max_length), pretrained.max_length)
         pairs = sample_pairs(
-            y_encoded, n_iterations=self.n_iterations, sampling=self.sampling,
-            max_pairs=self.max_pairs, random_state=pair_seed,
+            y_encoded,
+            n_iterations=self.n_iterations,
+            sampling=self.sampling,
+            max_pairs=self.max_pairs,
+            random_state=pair_seed,
         )
         if len(pairs) == 0:
             raise ValueError("No training pairs could be drawn from y; check the labels.")
@@ -289,8 +292,14 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             warmup_proportion=float(self.warmup_proportion),
         )
         return train_body(
-            body, ids, pairs, spec, schedule,
-            torch_seed=torch_seed, order_seed=order_seed, progress=bool(self.progress),
+            body,
+            ids,
+            pairs,
+            spec,
+            schedule,
+            torch_seed=torch_seed,
+            order_seed=order_seed,
+            progress=bool(self.progress),
         )
 
     # -- prediction ---------------------------------------------------------------------

@@ -6,17 +6,14 @@ head probabilities within 0.05. The fidelity on real weights is measured by
 ``benchmarks/fidelity.py``, not here.
 """
 
-import sys
 import os
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from fewshot import DistilEmbedder, EmbeddingCache
-from fewshot import _backends
-
-
+from fewshot import DistilEmbedder, EmbeddingCache, _backends
 
 
 def cosines(a, b):
@@ -29,7 +26,9 @@ def reference(tiny_model, texts):
 
 
 def test_onnx_float32_matches_torch(tiny_model, texts, reference):
-    X = DistilEmbedder(model=tiny_model, layers="all", head="logits", backend="onnx").fit_transform(texts)
+    X = DistilEmbedder(model=tiny_model, layers="all", head="logits", backend="onnx").fit_transform(
+        texts
+    )
     np.testing.assert_allclose(X, reference, atol=1e-4, rtol=0)
 
 
@@ -68,9 +67,13 @@ def test_one_export_per_depth_reused_for_layer_subsets(tiny_model, texts, refere
 def test_onnx_goes_through_the_cache_with_its_own_keys(tiny_model, texts, tmp_path):
     cache = EmbeddingCache(tmp_path)
     for backend, quantize in [("torch", None), ("onnx", None), ("onnx", "int8")]:
-        DistilEmbedder(model=tiny_model, backend=backend, quantize=quantize, cache=cache).fit_transform(texts)
+        DistilEmbedder(
+            model=tiny_model, backend=backend, quantize=quantize, cache=cache
+        ).fit_transform(texts)
     assert cache.stats()["hits"] == 0 and cache.stats()["entries"] == 3 * len(texts)
-    DistilEmbedder(model=tiny_model, backend="onnx", quantize="int8", cache=cache).fit_transform(texts)
+    DistilEmbedder(model=tiny_model, backend="onnx", quantize="int8", cache=cache).fit_transform(
+        texts
+    )
     assert cache.stats()["hits"] == len(texts)
 
 

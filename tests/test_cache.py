@@ -65,7 +65,9 @@ def test_every_setting_that_changes_vectors_misses(tiny_model, texts, tmp_path, 
     params = {**BASE, **CHANGES[changed]}
     X = DistilEmbedder(model=tiny_model, cache=cache, **params).fit_transform(texts)
     assert cache.stats()["hits"] == 0, f"changing {changed} must not hit"
-    np.testing.assert_allclose(X, DistilEmbedder(model=tiny_model, **params).fit_transform(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        X, DistilEmbedder(model=tiny_model, **params).fit_transform(texts), atol=1e-6
+    )
 
 
 def test_stride_matters_only_for_windows(tiny_model, texts, tmp_path):
@@ -169,7 +171,9 @@ def test_size_bound_evicts_least_recently_used(tiny_model, tmp_path):
     hits = stats["hits"]
     X = embedder.transform(keep)
     assert cache.stats()["hits"] == hits + 3
-    np.testing.assert_allclose(X, DistilEmbedder(model=tiny_model, layers=1).transform(keep), atol=1e-6)
+    np.testing.assert_allclose(
+        X, DistilEmbedder(model=tiny_model, layers=1).transform(keep), atol=1e-6
+    )
 
 
 def test_clear_empties_the_cache(tiny_model, texts, tmp_path):
@@ -232,8 +236,12 @@ def test_grid_search_in_parallel_embeds_each_text_once_per_process(tiny_model, t
     texts = many_texts(60)
     labels = [i % 2 for i in range(60)]
     cache = EmbeddingCache(tmp_path)
-    pipe = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=3, cache=cache)),
-                     ("lr", LogisticRegression(max_iter=200))])
+    pipe = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=3, cache=cache)),
+            ("lr", LogisticRegression(max_iter=200)),
+        ]
+    )
     search = GridSearchCV(pipe, {"lr__C": [0.1, 1.0]}, cv=3, n_jobs=2)
     search.fit(texts, labels)
     first = cache.stats()

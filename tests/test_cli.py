@@ -10,15 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from fewshot import DistilEmbedder, load_model
 from fewshot._tables import atomic_file
 from fewshot.cli import cli
-from fewshot.model_folder import MANIFEST
 from fewshot.data import load_customer_feedback
+from fewshot.model_folder import MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +32,9 @@ def frame():
 @pytest.fixture
 def files(tmp_path, frame):
     """The same 40 rows as CSV, TSV, JSONL and Parquet."""
-    paths = {suffix: tmp_path / f"feedback{suffix}" for suffix in (".csv", ".tsv", ".jsonl", ".parquet")}
+    paths = {
+        suffix: tmp_path / f"feedback{suffix}" for suffix in (".csv", ".tsv", ".jsonl", ".parquet")
+    }
     frame.to_csv(paths[".csv"], index=False)
     frame.to_csv(paths[".tsv"], index=False, sep="\t")
     frame.to_json(paths[".jsonl"], orient="records", lines=True)
@@ -73,17 +74,49 @@ def test_embed_npy_matches_the_embedder_row_for_row(tiny_model, files, frame, tm
 
 @pytest.mark.parametrize("suffix", [".tsv", ".jsonl", ".parquet"])
 def test_every_input_format_gives_the_same_embeddings(tiny_model, files, tmp_path, suffix):
-    run("embed", files[".csv"], "--model", tiny_model, "--layers", "2,4", "-q", "--out", tmp_path / "a.npy")
-    result = run("embed", files[suffix], "--model", tiny_model, "--layers", "2,4", "-q",
-                 "--out", tmp_path / "b.npy")
+    run(
+        "embed",
+        files[".csv"],
+        "--model",
+        tiny_model,
+        "--layers",
+        "2,4",
+        "-q",
+        "--out",
+        tmp_path / "a.npy",
+    )
+    result = run(
+        "embed",
+        files[suffix],
+        "--model",
+        tiny_model,
+        "--layers",
+        "2,4",
+        "-q",
+        "--out",
+        tmp_path / "b.npy",
+    )
     assert result.exit_code == 0 and result.stderr == ""  # --quiet
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
 def test_embed_parquet_has_feature_names_and_head_columns(tiny_model, files, tmp_path):
     out = tmp_path / "emb.parquet"
-    result = run("embed", files[".jsonl"], "--model", tiny_model, "--layers", "all",
-                 "--pooling", "max", "--head", "proba", "--out", out, "-q")
+    result = run(
+        "embed",
+        files[".jsonl"],
+        "--model",
+        tiny_model,
+        "--layers",
+        "all",
+        "--pooling",
+        "max",
+        "--head",
+        "proba",
+        "--out",
+        out,
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
     assert table.shape == (40, 7 * 32 + 2)
@@ -106,7 +139,9 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     assert meta["classes"] == ["billing", "delivery", "product", "service"]
     assert meta["metadata"]["text_col"] == "text" and meta["metadata"]["n_train"] == 40
     # The folder is self-contained: the encoder's weights travel with the linear head.
-    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == sorted([MANIFEST, "encoder", "head.skops"])
+    assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == sorted(
+        [MANIFEST, "encoder", "head.skops"]
+    )
     assert (tmp_path / "clf" / "head.skops").stat().st_size < 50_000
 
     monkeypatch.chdir(ROOT)
@@ -120,28 +155,41 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     pipeline = load_model(tmp_path / "clf")
     texts = frame["text"].tolist()
     assert predictions["label"].tolist() == pipeline.predict(texts).tolist()  # same order
-    np.testing.assert_allclose(predictions.filter(like="proba_").to_numpy(),
-                               pipeline.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        predictions.filter(like="proba_").to_numpy(), pipeline.predict_proba(texts), atol=1e-6
+    )
     # The same pipeline fitted in Python predicts the same.
-    reference = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=3)),
-                          ("classify", LogisticRegression(max_iter=1000))])
+    reference = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=3)),
+            ("classify", LogisticRegression(max_iter=1000)),
+        ]
+    )
     reference.fit(frame["text"].tolist(), frame["label"].to_numpy())
-    np.testing.assert_allclose(reference.predict_proba(texts), pipeline.predict_proba(texts),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        reference.predict_proba(texts), pipeline.predict_proba(texts), atol=1e-6
+    )
 
 
 def test_train_few_shot_sample_and_replacing_an_earlier_model(tiny_model, files, tmp_path):
     out = tmp_path / "clf"
     assert run("train", files[".csv"], "--model", tiny_model, "--out", out, "-q").exit_code == 0
-    result = run("train", files[".parquet"], "--model", tiny_model, "--out", out,
-                 "--n-per-class", "3", "-q")
+    result = run(
+        "train", files[".parquet"], "--model", tiny_model, "--out", out, "--n-per-class", "3", "-q"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((out / MANIFEST).read_text())["metadata"]["n_train"] == 12
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
-    error = one_line_error(run("train", files[".csv"], "--model", tiny_model, "--out", out,
-                               "--n-per-class", "11", "-q"), 1)
+    error = one_line_error(
+        run(
+            "train", files[".csv"], "--model", tiny_model, "--out", out, "--n-per-class", "11", "-q"
+        ),
+        1,
+    )
     assert "has only 10 rows but --n-per-class is 11" in error
-    assert json.loads((out / MANIFEST).read_text())["metadata"]["n_train"] == 12  # the old model stays
+    assert (
+        json.loads((out / MANIFEST).read_text())["metadata"]["n_train"] == 12
+    )  # the old model stays
 
 
 def test_train_refuses_to_overwrite_a_folder_that_is_not_a_model(tiny_model, files, tmp_path):
@@ -154,15 +202,36 @@ def test_train_refuses_to_overwrite_a_folder_that_is_not_a_model(tiny_model, fil
 
 
 def test_train_setfit_saves_and_predict_loads_it(tiny_model, files, frame, tmp_path):
-    result = run("train", files[".csv"], "--model", tiny_model, "--setfit", "--layers", "-2",
-                 "--pooling", "cls", "--n-iterations", "1", "--n-per-class", "4",
-                 "--random-state", "7", "--out", tmp_path / "sf", "-q")
+    result = run(
+        "train",
+        files[".csv"],
+        "--model",
+        tiny_model,
+        "--setfit",
+        "--layers",
+        "-2",
+        "--pooling",
+        "cls",
+        "--n-iterations",
+        "1",
+        "--n-per-class",
+        "4",
+        "--random-state",
+        "7",
+        "--out",
+        tmp_path / "sf",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "sf" / MANIFEST).read_text())
     assert meta["kind"] == "setfit" and meta["metadata"]["n_train"] == 16
     params = meta["params"]
     assert (params["layer"], params["pooling"], params["random_state"], params["n_iterations"]) == (
-        -2, "cls", 7, 1)
+        -2,
+        "cls",
+        7,
+        1,
+    )
     assert params["progress"] is False  # the saved model stays quiet
     # The CLI's folder is the one format: SetFitClassifier.load reads it as well.
     from fewshot import SetFitClassifier
@@ -173,13 +242,25 @@ def test_train_setfit_saves_and_predict_loads_it(tiny_model, files, frame, tmp_p
     predictions = pd.read_json(tmp_path / "p.jsonl", lines=True)
     texts = frame["text"].tolist()
     assert predictions["label"].tolist() == clf.predict(texts).tolist()
-    np.testing.assert_allclose(predictions.filter(like="proba_").to_numpy(),
-                               clf.predict_proba(texts), atol=1e-6)
+    np.testing.assert_allclose(
+        predictions.filter(like="proba_").to_numpy(), clf.predict_proba(texts), atol=1e-6
+    )
 
 
 def test_train_setfit_shows_progress_unless_quiet(tiny_model, files, tmp_path):
-    result = run("train", files[".csv"], "--model", tiny_model, "--setfit", "--n-per-class", "2",
-                 "--n-iterations", "1", "--out", tmp_path / "sf")
+    result = run(
+        "train",
+        files[".csv"],
+        "--model",
+        tiny_model,
+        "--setfit",
+        "--n-per-class",
+        "2",
+        "--n-iterations",
+        "1",
+        "--out",
+        tmp_path / "sf",
+    )
     assert result.exit_code == 0, result.output
     assert "Fine-tuning" in result.stderr
 
@@ -197,12 +278,16 @@ def test_empty_files_and_empty_labels_fail_with_one_line(tiny_model, tmp_path):
     header.write_text("text,label\n")
     assert "has no rows" in one_line_error(run("embed", header, "--out", tmp_path / "e.npy"), 1)
     gaps = tmp_path / "gaps.csv"
-    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "", "y", " "]}).to_csv(gaps, index=False)
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "", "y", " "]}).to_csv(
+        gaps, index=False
+    )
     error = one_line_error(run("train", gaps, "--model", tiny_model, "--out", tmp_path / "m"), 1)
     assert "2 rows of" in error and "with an empty label in column 'label' (rows 2, 4," in error
     nulls = tmp_path / "nulls.jsonl"
     nulls.write_text('{"text": "a", "label": 1}\n{"text": null, "label": 2}\n')
-    error = one_line_error(run("embed", nulls, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1)
+    error = one_line_error(
+        run("embed", nulls, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1
+    )
     assert "1 row of" in error and "without text in column 'text' (row 2," in error
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet at all")
@@ -214,16 +299,27 @@ def test_unreadable_model_folders_fail_with_one_line(tiny_model, files, tmp_path
     folder.mkdir()
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
     assert "is not a fewshot model folder saved by fewshot" in error
-    (folder / MANIFEST).write_text(json.dumps(
-        {"format": "fewshot-model", "format_version": 2, "kind": "pipeline"}))
+    (folder / MANIFEST).write_text(
+        json.dumps({"format": "fewshot-model", "format_version": 2, "kind": "pipeline"})
+    )
     (folder / "head.skops").write_bytes(b"garbage")
     error = one_line_error(run("predict", folder, files[".csv"], "--out", tmp_path / "p.csv"), 1)
     assert "cannot load the model" in error
-    error = one_line_error(run("embed", files[".csv"], "--model", str(tmp_path / "no-such-model"),
-                               "--out", tmp_path / "e.npy"), 1)
+    error = one_line_error(
+        run(
+            "embed",
+            files[".csv"],
+            "--model",
+            str(tmp_path / "no-such-model"),
+            "--out",
+            tmp_path / "e.npy",
+        ),
+        1,
+    )
     assert "Could not load model" in error
     assert "Could not load model" in one_line_error(
-        run("embed", files[".csv"], "--model", str(folder), "--out", tmp_path / "e.npy"), 1)
+        run("embed", files[".csv"], "--model", str(folder), "--out", tmp_path / "e.npy"), 1
+    )
     assert not (tmp_path / "e.npy").exists() and not (tmp_path / "p.csv").exists()
 
 
@@ -286,8 +382,13 @@ def test_console_script_is_declared_and_python_m_fewshot_runs():
 
     assert callable(main)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, "-m", "fewshot", "--version"], capture_output=True,
-                            text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "fewshot", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "fewshot, version 0.1.0"
 
@@ -298,15 +399,19 @@ def test_console_script_is_declared_and_python_m_fewshot_runs():
 def test_empty_cells_and_numbers_are_refused_by_row_unless_skipped(tiny_model, tmp_path):
     gaps = tmp_path / "gaps.csv"
     gaps.write_text("text,label\ngood,1\n,0\nbad,0\n")
-    error = one_line_error(run("embed", gaps, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1)
+    error = one_line_error(
+        run("embed", gaps, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1
+    )
     assert "without text in column 'text' (row 2," in error and "--skip-bad-rows" in error
     numbers = tmp_path / "numbers.jsonl"
     numbers.write_text('{"text": "fine"}\n{"text": 42}\n{"text": "ok"}\n')
-    error = one_line_error(run("embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy"),
-                           1)
+    error = one_line_error(
+        run("embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy"), 1
+    )
     assert "non-text value in column 'text' (row 2" in error and "int 42" in error
-    result = run("embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy",
-                 "--skip-bad-rows")
+    result = run(
+        "embed", numbers, "--model", tiny_model, "--out", tmp_path / "e.npy", "--skip-bad-rows"
+    )
     assert result.exit_code == 0, result.output
     assert "Skipped 1 of 3 rows" in result.stderr
     assert np.load(tmp_path / "e.npy").shape[0] == 2
@@ -315,10 +420,15 @@ def test_empty_cells_and_numbers_are_refused_by_row_unless_skipped(tiny_model, t
         DistilEmbedder(model=tiny_model).transform(["fine", 42, "ok"])
 
 
-def test_predict_keeps_row_order_with_skipped_rows_and_plain_class_names(tiny_model, files,
-                                                                         tmp_path):
-    assert run("train", files[".csv"], "--model", tiny_model, "--out", tmp_path / "clf",
-               "-q").exit_code == 0
+def test_predict_keeps_row_order_with_skipped_rows_and_plain_class_names(
+    tiny_model, files, tmp_path
+):
+    assert (
+        run(
+            "train", files[".csv"], "--model", tiny_model, "--out", tmp_path / "clf", "-q"
+        ).exit_code
+        == 0
+    )
     new = tmp_path / "new.jsonl"
     new.write_text('{"text": "late again"}\n{"text": null}\n{"text": "refund please"}\n')
     result = run("predict", tmp_path / "clf", new, "--out", tmp_path / "p.csv", "--skip-bad-rows")
@@ -331,8 +441,17 @@ def test_predict_keeps_row_order_with_skipped_rows_and_plain_class_names(tiny_mo
     import shutil
 
     shutil.copytree(tiny_model, moved)
-    result = run("predict", tmp_path / "clf", new, "--model", moved, "--skip-bad-rows",
-                 "--out", tmp_path / "q.csv", "-q")
+    result = run(
+        "predict",
+        tmp_path / "clf",
+        new,
+        "--model",
+        moved,
+        "--skip-bad-rows",
+        "--out",
+        tmp_path / "q.csv",
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "q.csv"), predictions)
 
@@ -340,6 +459,7 @@ def test_predict_keeps_row_order_with_skipped_rows_and_plain_class_names(tiny_mo
 def test_class_names_print_plainly(tiny_model, tmp_path):
     data = tmp_path / "few.csv"
     data.write_text("text,label\na,billing\nb,billing\nc,billing\nd,delivery\n")
-    error = one_line_error(run("train", data, "--model", tiny_model, "--n-per-class", "2",
-                               "--out", tmp_path / "m"), 1)
+    error = one_line_error(
+        run("train", data, "--model", tiny_model, "--n-per-class", "2", "--out", tmp_path / "m"), 1
+    )
     assert "class 'delivery' has only 1 rows" in error and "np.str_" not in error

@@ -15,7 +15,9 @@ from fewshot.data import load_customer_feedback, read_dataset, read_split, sampl
 from fewshot.evaluation import evaluate_few_shot, plot_learning_curve, summarize  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is not beside the checkout")
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data is not beside the checkout"
+)
 
 
 @needs_shared
@@ -44,7 +46,12 @@ def test_sample_per_class_is_stratified_without_replacement_and_seeded():
     texts, topics = load_customer_feedback(return_X_y=True)
     X, y = sample_per_class(texts, topics, 5, random_state=3)
     assert len(X) == 20 and len(set(X)) == 20
-    assert {t: list(y).count(t) for t in set(y)} == {"billing": 5, "delivery": 5, "product": 5, "service": 5}
+    assert {t: list(y).count(t) for t in set(y)} == {
+        "billing": 5,
+        "delivery": 5,
+        "product": 5,
+        "service": 5,
+    }
     assert all(topics[texts.index(x)] == label for x, label in zip(X, y))
     assert sample_per_class(texts, topics, 5, random_state=3)[0] == X
     assert sample_per_class(texts, topics, 5, random_state=4)[0] != X
@@ -55,9 +62,20 @@ def test_sample_per_class_is_stratified_without_replacement_and_seeded():
 def test_evaluate_few_shot_matches_a_manual_run(tiny_model):
     texts, topics = load_customer_feedback(return_X_y=True)
     topics = np.asarray(topics)
-    pipe = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=3)), ("lr", LogisticRegression())])
-    runs = evaluate_few_shot(pipe, texts, topics, texts, topics, n_per_class=[2, 4], seeds=[0, 1],
-                             scoring="matthews", method="probe")
+    pipe = Pipeline(
+        [("embed", DistilEmbedder(model=tiny_model, layers=3)), ("lr", LogisticRegression())]
+    )
+    runs = evaluate_few_shot(
+        pipe,
+        texts,
+        topics,
+        texts,
+        topics,
+        n_per_class=[2, 4],
+        seeds=[0, 1],
+        scoring="matthews",
+        method="probe",
+    )
     assert runs[["n_per_class", "seed"]].values.tolist() == [[2, 0], [2, 1], [4, 0], [4, 1]]
     X_s, y_s = sample_per_class(texts, topics, 4, random_state=1)
     manual = matthews_corrcoef(topics, pipe.fit(X_s, y_s).predict(texts))

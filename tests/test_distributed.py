@@ -1,24 +1,22 @@
 """Ray Data helpers on a local Ray instance (2 CPUs): equality, row identity, faults."""
 
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-
-import ray  # noqa: E402
-
+from ray.exceptions import UserCodeException  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
 from fewshot import DistilEmbedder, SetFitClassifier  # noqa: E402
 from fewshot.distributed import embed_dataset, predict_dataset  # noqa: E402
-from ray.exceptions import UserCodeException  # noqa: E402
 
-WORDS = ("good bad great awful parcel refund late early support broke works fine price "
-         "delivery quality screen battery charged twice answered").split()
+WORDS = (
+    "good bad great awful parcel refund late early support broke works fine price "
+    "delivery quality screen battery charged twice answered"
+).split()
 
 
 def corpus(n, seed=0):
@@ -101,20 +99,24 @@ def test_embed_equals_single_process_and_keeps_every_row(local_ray, tiny_model, 
 def test_predict_pipeline_with_string_labels(local_ray, tiny_model):
     train = ["good", "great", "works fine", "awful", "broke", "bad refund"]
     labels = ["pos", "pos", "pos", "neg", "neg", "neg"]
-    pipeline = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=3)),
-                         ("clf", LogisticRegression())]).fit(train, labels)
+    pipeline = Pipeline(
+        [("embed", DistilEmbedder(model=tiny_model, layers=3)), ("clf", LogisticRegression())]
+    ).fit(train, labels)
     texts = corpus(500, seed=1)
     ds = local_ray.data.from_items(rows(texts))
     out = collect(predict_dataset(ds, pipeline, batch_size=64, concurrency=2))
     assert out["prediction"].tolist() == pipeline.predict(texts).tolist()
-    np.testing.assert_allclose(np.stack(out["probabilities"].to_numpy()), pipeline.predict_proba(texts),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(out["probabilities"].to_numpy()), pipeline.predict_proba(texts), atol=1e-5
+    )
 
 
 def test_predict_fine_tuned_setfit_classifier(local_ray, tiny_model):
     train = ["good", "great", "works fine", "awful", "broke", "bad refund", "late", "price"]
     labels = [0, 0, 0, 1, 1, 1, 2, 2]
-    clf = SetFitClassifier(model=tiny_model, n_iterations=2, batch_size=8, random_state=0).fit(train, labels)
+    clf = SetFitClassifier(model=tiny_model, n_iterations=2, batch_size=8, random_state=0).fit(
+        train, labels
+    )
     texts = corpus(300, seed=2)
     ds = local_ray.data.from_items(rows(texts))
     out = collect(predict_dataset(ds, clf, batch_size=50))
@@ -124,15 +126,21 @@ def test_predict_fine_tuned_setfit_classifier(local_ray, tiny_model):
     np.testing.assert_allclose(proba, clf.predict_proba(texts), atol=1e-5)
     np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-6)
     embedded = collect(embed_dataset(ds, clf, batch_size=50))
-    np.testing.assert_allclose(np.stack(embedded["embedding"].to_numpy()), clf.transform(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(embedded["embedding"].to_numpy()), clf.transform(texts), atol=1e-5
+    )
 
 
 def test_bad_row_fails_with_its_identity(local_ray, tiny_model):
     items = rows(corpus(200, seed=3))
     items[117]["text"] = None
     ds = local_ray.data.from_items(items)
-    with pytest.raises(UserCodeException, match=r"id=117: column 'text' holds None \(NoneType\), not a string"):
-        embed_dataset(ds, DistilEmbedder(model=tiny_model), id_column="id", batch_size=64).materialize()
+    with pytest.raises(
+        UserCodeException, match=r"id=117: column 'text' holds None \(NoneType\), not a string"
+    ):
+        embed_dataset(
+            ds, DistilEmbedder(model=tiny_model), id_column="id", batch_size=64
+        ).materialize()
 
 
 def test_bad_rows_become_nulls_with_an_error_column(local_ray, tiny_model):
@@ -141,7 +149,9 @@ def test_bad_rows_become_nulls_with_an_error_column(local_ray, tiny_model):
     bad = list(range(10)) + [15, 16, 150]  # rows 0-9 fill a whole Ray batch
     for i in bad:
         items[i]["text"] = None if i != 16 else 42
-    pipeline = Pipeline([("embed", DistilEmbedder(model=tiny_model)), ("clf", LogisticRegression())])
+    pipeline = Pipeline(
+        [("embed", DistilEmbedder(model=tiny_model)), ("clf", LogisticRegression())]
+    )
     pipeline.fit(["good", "bad"], ["pos", "neg"])
     ds = local_ray.data.from_items(items, override_num_blocks=4)
     out = collect(predict_dataset(ds, pipeline, on_error="null", batch_size=10))
@@ -153,8 +163,9 @@ def test_bad_rows_become_nulls_with_an_error_column(local_ray, tiny_model):
     good = [i for i in range(200) if i not in bad]
     kept = [texts[i] for i in good]
     assert out["prediction"][good].tolist() == pipeline.predict(kept).tolist()
-    np.testing.assert_allclose(np.stack(out["probabilities"][good].to_numpy()), pipeline.predict_proba(kept),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(out["probabilities"][good].to_numpy()), pipeline.predict_proba(kept), atol=1e-5
+    )
 
 
 def test_killed_actor_mid_run_still_gives_every_row_once(local_ray, tiny_model, tmp_path):
@@ -163,15 +174,21 @@ def test_killed_actor_mid_run_still_gives_every_row_once(local_ray, tiny_model, 
     embedder.marker = str(tmp_path / "died")
     ds = local_ray.data.from_items(rows(texts), override_num_blocks=8)
     ctx = local_ray.data.DataContext.get_current()
-    block_size, ctx.target_max_block_size = ctx.target_max_block_size, 1024  # one output block per batch
+    block_size, ctx.target_max_block_size = (
+        ctx.target_max_block_size,
+        1024,
+    )  # one output block per batch
     try:
         out = collect(embed_dataset(ds, embedder, batch_size=100, concurrency=2))
     finally:
         ctx.target_max_block_size = block_size
     assert os.path.exists(embedder.marker)  # an actor really died
     assert out["id"].tolist() == list(range(2000))
-    np.testing.assert_allclose(np.stack(out["embedding"].to_numpy()),
-                               DistilEmbedder(model=tiny_model).transform(texts), atol=1e-5)
+    np.testing.assert_allclose(
+        np.stack(out["embedding"].to_numpy()),
+        DistilEmbedder(model=tiny_model).transform(texts),
+        atol=1e-5,
+    )
 
 
 def test_bad_arguments_fail_before_any_work(local_ray, tiny_model):

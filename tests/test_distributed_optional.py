@@ -13,5 +13,7 @@ def test_fewshot_imports_without_ray_and_says_which_extra_to_install():
         "except ImportError as e:\n"
         "    print(e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert "pip install 'fewshot[ray]'" in result.stdout

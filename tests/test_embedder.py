@@ -5,9 +5,9 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from fewshot._params import embedding_plan
 from fewshot import DistilEmbedder
 from fewshot._loading import get_model
+from fewshot._params import embedding_plan
 
 
 def reference_hidden_states(path, texts, max_length=512):
@@ -29,14 +29,19 @@ def reference_pool(tokens, pooling):
 
 @pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
 def test_every_layer_matches_transformers_hidden_states(tiny_model, texts, pooling):
-    X = DistilEmbedder(model=tiny_model, layers="all", pooling=pooling, batch_size=3).fit_transform(texts)
+    X = DistilEmbedder(model=tiny_model, layers="all", pooling=pooling, batch_size=3).fit_transform(
+        texts
+    )
     states = reference_hidden_states(tiny_model, texts)
     n_layers = len(states[0])
     assert n_layers == 7
     hidden = states[0][0].shape[1]
     assert X.shape == (len(texts), n_layers * hidden)
     expected = np.stack(
-        [np.concatenate([reference_pool(layer, pooling) for layer in per_text]) for per_text in states]
+        [
+            np.concatenate([reference_pool(layer, pooling) for layer in per_text])
+            for per_text in states
+        ]
     )
     np.testing.assert_allclose(X, expected, atol=1e-5, rtol=0)
 
@@ -47,7 +52,9 @@ def test_head_columns_match_sequence_classification(tiny_model, texts, head):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_model).eval()
     with torch.no_grad():
-        logits = torch.cat([model(**tokenizer(t, return_tensors="pt")).logits for t in texts]).numpy()
+        logits = torch.cat(
+            [model(**tokenizer(t, return_tensors="pt")).logits for t in texts]
+        ).numpy()
     expected = logits if head == "logits" else np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     assert X.shape == (len(texts), 2)
     np.testing.assert_allclose(X, expected, atol=1e-5, rtol=0)
@@ -63,7 +70,9 @@ def test_layers_and_head_come_from_one_forward_pass(tiny_model, texts):
     calls = []
     handle = loaded.blocks[0].register_forward_hook(lambda *a: calls.append(1))
     try:
-        DistilEmbedder(model=tiny_model, layers=[2, 6], head="proba", batch_size=64).transform(texts)
+        DistilEmbedder(model=tiny_model, layers=[2, 6], head="proba", batch_size=64).transform(
+            texts
+        )
     finally:
         handle.remove()
     assert len(calls) == 1  # one batch, one pass through the first block
@@ -134,9 +143,13 @@ def test_combine_mean_averages_the_layer_blocks(tiny_model, texts):
 
 def test_normalize_scales_hidden_features_only(tiny_model, texts):
     raw = DistilEmbedder(model=tiny_model, layers=[2, 4], head="logits").fit_transform(texts)
-    unit = DistilEmbedder(model=tiny_model, layers=[2, 4], head="logits", normalize=True).fit_transform(texts)
+    unit = DistilEmbedder(
+        model=tiny_model, layers=[2, 4], head="logits", normalize=True
+    ).fit_transform(texts)
     body = raw[:, :-2]
-    np.testing.assert_allclose(unit[:, :-2], body / np.linalg.norm(body, axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        unit[:, :-2], body / np.linalg.norm(body, axis=1, keepdims=True), atol=1e-6
+    )
     np.testing.assert_allclose(np.linalg.norm(unit[:, :-2], axis=1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(unit[:, -2:], raw[:, -2:])
 
@@ -144,10 +157,14 @@ def test_normalize_scales_hidden_features_only(tiny_model, texts):
 def test_long_text_chunk_is_the_token_weighted_mean_of_its_windows(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     long_text = " ".join(f"word{i} is good" for i in range(40))  # far beyond 24 tokens
-    embedder = DistilEmbedder(model=tiny_model, layers=[3, 6], max_length=24, long_text="chunk", stride=6)
+    embedder = DistilEmbedder(
+        model=tiny_model, layers=[3, 6], max_length=24, long_text="chunk", stride=6
+    )
     X = embedder.fit_transform([long_text, "short one"])
 
-    windows = tokenizer(long_text, truncation=True, max_length=24, stride=6, return_overflowing_tokens=True)
+    windows = tokenizer(
+        long_text, truncation=True, max_length=24, stride=6, return_overflowing_tokens=True
+    )
     ids = windows["input_ids"]
     assert len(ids) > 3
     model = AutoModel.from_pretrained(tiny_model).eval()
@@ -166,7 +183,9 @@ def test_long_text_chunk_is_the_token_weighted_mean_of_its_windows(tiny_model):
     assert set(full) <= set(covered) and len(covered) > len(full)
 
     # A text that fits in one window embeds the same either way.
-    truncate = DistilEmbedder(model=tiny_model, layers=[3, 6], max_length=24).fit_transform(["short one"])
+    truncate = DistilEmbedder(model=tiny_model, layers=[3, 6], max_length=24).fit_transform(
+        ["short one"]
+    )
     np.testing.assert_allclose(X[1], truncate[0], atol=1e-6)
 
 

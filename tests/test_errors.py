@@ -17,7 +17,11 @@ from fewshot import DistilEmbedder, ModelNotFoundError
         ({"layers": [2, 2]}, ValueError, r"same layer twice"),
         ({"layers": [2, -5]}, ValueError, r"same layer twice"),
         ({"layers": []}, ValueError, r"ask for no features"),
-        ({"pooling": "sum"}, ValueError, r"pooling='sum' is not valid; choose one of \[None, 'mean', 'cls', 'max'\]"),
+        (
+            {"pooling": "sum"},
+            ValueError,
+            r"pooling='sum' is not valid; choose one of \[None, 'mean', 'cls', 'max'\]",
+        ),
         ({"combine": "add"}, ValueError, r"combine='add'"),
         ({"head": "softmax"}, ValueError, r"head='softmax'"),
         ({"long_text": "split"}, ValueError, r"long_text='split'"),
@@ -26,7 +30,11 @@ from fewshot import DistilEmbedder, ModelNotFoundError
         ({"normalize": "yes"}, TypeError, r"normalize must be True or False"),
         ({"dtype": "int8"}, ValueError, r"dtype='int8' is not supported"),
         ({"device": "gpu"}, ValueError, r"device='gpu' is not a torch device"),
-        ({"long_text": "chunk", "max_length": 12, "stride": 10}, ValueError, r"stride=10 must be smaller than the 10 text tokens"),
+        (
+            {"long_text": "chunk", "max_length": 12, "stride": 10},
+            ValueError,
+            r"stride=10 must be smaller than the 10 text tokens",
+        ),
     ],
 )
 def test_bad_parameters(tiny_model, params, error, message):
@@ -38,7 +46,9 @@ def test_bad_parameters(tiny_model, params, error, message):
 
 
 def test_head_on_a_model_without_one(tiny_body_only):
-    with pytest.raises(ValueError, match=r"head='proba' needs a sequence-classification head.*DistilBertModel"):
+    with pytest.raises(
+        ValueError, match=r"head='proba' needs a sequence-classification head.*DistilBertModel"
+    ):
         DistilEmbedder(model=tiny_body_only, head="proba").fit()
     assert DistilEmbedder(model=tiny_body_only).fit().head_labels_ == []
 
@@ -57,7 +67,10 @@ def test_missing_folder_names_the_model(tmp_path):
 
 def test_unknown_hub_id_offline_fails_fast_and_explains(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelNotFoundError, match=r"'someone/not-a-real-model'.*HF_HUB_OFFLINE.*model='/path/to/folder'"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"'someone/not-a-real-model'.*HF_HUB_OFFLINE.*model='/path/to/folder'",
+    ):
         DistilEmbedder(model="someone/not-a-real-model").fit()
 
 
@@ -71,5 +84,7 @@ def test_unreachable_hub_fails_without_retrying(monkeypatch):
 
 def test_folder_without_model_files(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelNotFoundError, match=r"'.*empty': the folder is not a readable model folder"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"'.*empty': the folder is not a readable model folder"
+    ):
         DistilEmbedder(model=str(tmp_path / "empty")).fit()

@@ -1,4 +1,4 @@
-"""The one model-folder format: round trips, and the trust rule against the attacks that once worked."""
+"""The one model-folder format: round trips, and the trust rule against attacks that worked."""
 
 import json
 import shutil
@@ -24,8 +24,13 @@ def feedback():
 
 
 def _pipeline(model, *steps):
-    return Pipeline([("embed", DistilEmbedder(model=model, layers=3)), *steps,
-                     ("classify", LogisticRegression(max_iter=1000))])
+    return Pipeline(
+        [
+            ("embed", DistilEmbedder(model=model, layers=3)),
+            *steps,
+            ("classify", LogisticRegression(max_iter=1000)),
+        ]
+    )
 
 
 def _evil_model_folder(tmp_path, tiny_model):
@@ -40,8 +45,11 @@ def _evil_model_folder(tmp_path, tiny_model):
         "class EvilModel(DistilBertModel):\n    pass\n"
     )
     config = json.loads((folder / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel",
-                          "AutoModelForSequenceClassification": "evil.EvilModel"}
+    config["auto_map"] = {
+        "AutoConfig": "evil.EvilConfig",
+        "AutoModel": "evil.EvilModel",
+        "AutoModelForSequenceClassification": "evil.EvilModel",
+    }
     (folder / "config.json").write_text(json.dumps(config))
     return folder, marker
 
@@ -101,20 +109,26 @@ def test_an_encoder_with_an_auto_map_runs_no_code(tiny_model, feedback, tmp_path
 
 def test_the_cli_attack_on_a_fewshot_0_1_folder_is_refused(tiny_model, tmp_path):
     """fewshot 0.1's `fewshot train` wrote pipeline.skops trusting fewshot types."""
-    from fewshot.cli import cli
     from click.testing import CliRunner
+
+    from fewshot.cli import cli
 
     folder = tmp_path / "old"
     folder.mkdir()
     evil, marker = _evil_model_folder(tmp_path, tiny_model)
-    pipeline = Pipeline([("embed", DistilEmbedder(model=str(evil), trust_remote_code=True)),
-                         ("classify", LogisticRegression())])
+    pipeline = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=str(evil), trust_remote_code=True)),
+            ("classify", LogisticRegression()),
+        ]
+    )
     skops.io.dump(pipeline, folder / "pipeline.skops")
     (folder / "fewshot-model.json").write_text(json.dumps({"format": 1, "kind": "pipeline"}))
     data = tmp_path / "new.csv"
     data.write_text("text\nlate again\n")
-    result = CliRunner().invoke(cli, ["predict", str(folder), str(data), "--out",
-                                      str(tmp_path / "p.csv")])
+    result = CliRunner().invoke(
+        cli, ["predict", str(folder), str(data), "--out", str(tmp_path / "p.csv")]
+    )
     assert result.exit_code == 1 and "could be rewritten to run code" in result.output
     assert not marker.exists() and not (tmp_path / "p.csv").exists()
 
@@ -154,8 +168,14 @@ def test_a_fewshot_0_1_setfit_folder_still_loads(tiny_model, tmp_path):
     clf = SetFitClassifier(model=tiny_model, n_iterations=1, random_state=0).fit(TEXTS, LABELS)
     folder = clf.save(tmp_path / "sf")
     manifest = json.loads((folder / MANIFEST).read_text())
-    legacy = {"format": "fewshot-setfit", "format_version": 1, "params": manifest["params"],
-              "classes": manifest["classes"], "default_head": True, **manifest["fitted"]}
+    legacy = {
+        "format": "fewshot-setfit",
+        "format_version": 1,
+        "params": manifest["params"],
+        "classes": manifest["classes"],
+        "default_head": True,
+        **manifest["fitted"],
+    }
     (folder / MANIFEST).unlink()
     (folder / "fewshot_setfit.json").write_text(json.dumps(legacy))
     again = SetFitClassifier.load(folder)

@@ -4,10 +4,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import pytest
-
-import nbformat  # noqa: E402
 import nbclient  # noqa: E402
+import nbformat  # noqa: E402
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -21,7 +20,8 @@ def _read(path):
 def _images(notebook) -> int:
     return sum(
         "image/png" in output.get("data", {})
-        for cell in notebook.cells if cell.cell_type == "code"
+        for cell in notebook.cells
+        if cell.cell_type == "code"
         for output in cell.outputs
     )
 
@@ -54,15 +54,22 @@ def test_notebook_runs_end_to_end_on_the_tiny_model(path, tiny_model, tmp_path, 
     monkeypatch.setenv("FEWSHOT_QUICK", "1")  # notebooks may shrink their grids for tests
     monkeypatch.delenv("FEWSHOT_DATA", raising=False)
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
     with tempfile.TemporaryDirectory(prefix="fewshot-kernel-") as sockets:
-        manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "ipc"))
-        client = nbclient.NotebookClient(notebook, km=manager, timeout=240,
-                                         resources={"metadata": {"path": str(tmp_path)}})
+        manager = KernelManager(
+            kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "ipc")
+        )
+        client = nbclient.NotebookClient(
+            notebook, km=manager, timeout=240, resources={"metadata": {"path": str(tmp_path)}}
+        )
         client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code)
     assert _images(notebook) >= 1
-    printed = "".join(o.get("text", "") for cell in code for o in cell.outputs if o.output_type == "stream")
+    printed = "".join(
+        o.get("text", "") for cell in code for o in cell.outputs if o.output_type == "stream"
+    )
     assert tiny_model in printed  # the notebook used the model it was given
     assert list(tmp_path.iterdir()) == []  # notebooks write no files

@@ -15,7 +15,9 @@ def test_matches_sentence_transformers_encode(minilm_path):
         "",
         "Battery life on these headphones is amazing, easily a week on one charge.",
     ]
-    ours = DistilEmbedder(model=minilm_path, layers=-1, pooling="mean", normalize=True, batch_size=2)
+    ours = DistilEmbedder(
+        model=minilm_path, layers=-1, pooling="mean", normalize=True, batch_size=2
+    )
     reference = SentenceTransformer(minilm_path, device="cpu").encode(sentences, batch_size=3)
     np.testing.assert_allclose(ours.fit_transform(sentences), reference, atol=1e-4, rtol=0)
 

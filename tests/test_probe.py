@@ -46,7 +46,9 @@ class _ForwardCounter:
         self.handle.remove()
 
 
-def test_several_poolings_come_from_one_forward_pass_and_match_separate_embedders(tiny_model, texts):
+def test_several_poolings_come_from_one_forward_pass_and_match_separate_embedders(
+    tiny_model, texts
+):
     loaded = get_model(tiny_model)
     spec = EncodingSpec(layers=(0, 3, 6), pooling=("mean", "cls", "max"), max_length=128)
     with _ForwardCounter(tiny_model) as counter:
@@ -58,15 +60,18 @@ def test_several_poolings_come_from_one_forward_pass_and_match_separate_embedder
     assert names[0] == "layer0_mean_0" and names[3 * width] == "layer0_cls_0"
     for p, pooling in enumerate(("mean", "cls", "max")):
         alone = DistilEmbedder(model=tiny_model, layers=[0, 3, 6], pooling=pooling).transform(texts)
-        np.testing.assert_allclose(together[:, p * 3 * width : (p + 1) * 3 * width], alone, atol=1e-5)
+        np.testing.assert_allclose(
+            together[:, p * 3 * width : (p + 1) * 3 * width], alone, atol=1e-5
+        )
 
 
 def test_probe_runs_one_forward_pass_per_batch_for_all_layers_and_poolings(tiny_model, feedback):
     texts, topics = feedback
     embedder = DistilEmbedder(model=tiny_model, batch_size=8)
     with _ForwardCounter(tiny_model) as counter:
-        result = probe_layers(texts, topics, model=embedder, cv=3, random_state=0,
-                              estimator=DummyClassifier())
+        result = probe_layers(
+            texts, topics, model=embedder, cv=3, random_state=0, estimator=DummyClassifier()
+        )
     assert counter.calls == len(texts) // 8  # 5 batches, not 5 x 7 layers x 3 poolings
     assert len(result.table) == 7 * 3
 
@@ -102,10 +107,17 @@ def test_best_is_the_highest_mean(probed):
 
 def test_ties_go_to_the_shallower_layer_then_the_first_pooling():
     scores = pd.DataFrame(
-        [(layer, pooling, fold, score)
-         for layer, pooling, score in [(1, "mean", 0.5), (1, "cls", 0.9), (2, "mean", 0.9),
-                                       (3, "cls", 0.9), (3, "mean", 0.9)]
-         for fold in range(2)],
+        [
+            (layer, pooling, fold, score)
+            for layer, pooling, score in [
+                (1, "mean", 0.5),
+                (1, "cls", 0.9),
+                (2, "mean", 0.9),
+                (3, "cls", 0.9),
+                (3, "mean", 0.9),
+            ]
+            for fold in range(2)
+        ],
         columns=["layer", "pooling", "fold", "score"],
     )
     result = ProbeResult(scores=scores, model="m", scoring="accuracy", n_splits=2, chance=None)
@@ -117,17 +129,32 @@ def test_ties_go_to_the_shallower_layer_then_the_first_pooling():
 
 def test_same_random_state_gives_the_same_table(tiny_model, feedback, probed):
     texts, topics = feedback
-    again = probe_layers(texts, topics, model=tiny_model, layers=[2, 5], poolings=("cls", "max"),
-                         cv=4, random_state=0)
+    again = probe_layers(
+        texts,
+        topics,
+        model=tiny_model,
+        layers=[2, 5],
+        poolings=("cls", "max"),
+        cv=4,
+        random_state=0,
+    )
     expected = probed.table.query("layer in [2, 5] and pooling != 'mean'").reset_index(drop=True)
     pd.testing.assert_frame_equal(again.table, expected)
 
 
 def test_custom_scoring_layers_and_estimator(tiny_model, feedback):
     texts, topics = feedback
-    result = probe_layers(texts, topics, model=tiny_model, layers=[-1, 0], poolings="max",
-                          estimator=LogisticRegression(C=0.1, max_iter=500), cv=2,
-                          scoring="f1_macro", random_state=1)
+    result = probe_layers(
+        texts,
+        topics,
+        model=tiny_model,
+        layers=[-1, 0],
+        poolings="max",
+        estimator=LogisticRegression(C=0.1, max_iter=500),
+        cv=2,
+        scoring="f1_macro",
+        random_state=1,
+    )
     assert result.table["layer"].tolist() == [0, 6]
     assert result.scoring == "f1_macro" and result.chance is None
 

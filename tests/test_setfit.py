@@ -18,14 +18,18 @@ from fewshot.data import load_customer_feedback
 def few():
     """3 topics x 4 texts from the demo data."""
     data = load_customer_feedback()
-    picked = [i for t in ("billing", "delivery", "service") for i in
-              [j for j, topic in enumerate(data.target) if topic == t][:4]]
+    picked = [
+        i
+        for t in ("billing", "delivery", "service")
+        for i in [j for j, topic in enumerate(data.target) if topic == t][:4]
+    ]
     return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
 
 
 def make(tiny_model, **params):
-    defaults = dict(model=tiny_model, n_iterations=2, batch_size=8, random_state=0,
-                    body_learning_rate=1e-3)
+    defaults = dict(
+        model=tiny_model, n_iterations=2, batch_size=8, random_state=0, body_learning_rate=1e-3
+    )
     return SetFitClassifier(**{**defaults, **params})
 
 
@@ -63,7 +67,9 @@ def test_refit_starts_from_the_pretrained_body(tiny_model, few):
     first = clf.fit(X, y).transform(X)
     second = clf.fit(X, y).transform(X)
     np.testing.assert_array_equal(first, second)  # no accumulation across fits
-    np.testing.assert_array_equal(DistilEmbedder(model=tiny_model).transform(X), before)  # shared copy untouched
+    np.testing.assert_array_equal(
+        DistilEmbedder(model=tiny_model).transform(X), before
+    )  # shared copy untouched
     assert not np.allclose(first, before)  # but the private copy did learn
 
 
@@ -158,8 +164,11 @@ def test_clone_and_grid_search(tiny_model, few):
     clf = make(tiny_model, head=LogisticRegression()).fit(X, y)
     fresh = clone(clf)
     assert not hasattr(fresh, "head_") and fresh.get_params()["n_iterations"] == 2
-    search = GridSearchCV(make(tiny_model, head=LogisticRegression()),
-                          {"head__C": [0.1, 10.0], "n_iterations": [1, 2]}, cv=2)
+    search = GridSearchCV(
+        make(tiny_model, head=LogisticRegression()),
+        {"head__C": [0.1, 10.0], "n_iterations": [1, 2]},
+        cv=2,
+    )
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.predict(X).shape == (12,)

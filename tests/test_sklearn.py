@@ -13,8 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils import estimator_checks as checks
 
-from fewshot import DistilEmbedder, clear_model_cache
-from fewshot import _loading
+from fewshot import DistilEmbedder, _loading, clear_model_cache
 from fewshot.data import load_customer_feedback
 
 
@@ -35,7 +34,9 @@ def count_loads(monkeypatch):
 
 def test_pipeline_with_logistic_regression(tiny_model):
     texts, topics = load_customer_feedback(return_X_y=True)
-    clf = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=4)), ("lr", LogisticRegression())])
+    clf = Pipeline(
+        [("embed", DistilEmbedder(model=tiny_model, layers=4)), ("lr", LogisticRegression())]
+    )
     clf.fit(texts, topics)
     predicted = clf.predict(texts)
     assert predicted.shape == (80,) and set(predicted) <= set(topics)
@@ -44,17 +45,25 @@ def test_pipeline_with_logistic_regression(tiny_model):
 
 def test_feature_union_of_two_layers(tiny_model, texts):
     union = FeatureUnion(
-        [("l2", DistilEmbedder(model=tiny_model, layers=2)), ("l5", DistilEmbedder(model=tiny_model, layers=5))]
+        [
+            ("l2", DistilEmbedder(model=tiny_model, layers=2)),
+            ("l5", DistilEmbedder(model=tiny_model, layers=5)),
+        ]
     )
     X = union.fit_transform(texts)
     both = DistilEmbedder(model=tiny_model, layers=[2, 5]).fit_transform(texts)
     np.testing.assert_allclose(X, both, atol=1e-6)
-    assert list(union.get_feature_names_out()[[0, 32]]) == ["l2__layer2_mean_0", "l5__layer5_mean_0"]
+    assert list(union.get_feature_names_out()[[0, 32]]) == [
+        "l2__layer2_mean_0",
+        "l5__layer5_mean_0",
+    ]
 
 
 def test_grid_search_over_layers_and_C_loads_the_model_once(tiny_model, count_loads):
     texts, topics = load_customer_feedback(return_X_y=True)
-    pipe = Pipeline([("embed", DistilEmbedder(model=tiny_model)), ("lr", LogisticRegression(max_iter=500))])
+    pipe = Pipeline(
+        [("embed", DistilEmbedder(model=tiny_model)), ("lr", LogisticRegression(max_iter=500))]
+    )
     search = GridSearchCV(pipe, {"embed__layers": [1, [3, 6]], "lr__C": [0.1, 1.0]}, cv=3)
     search.fit(texts, topics)
     assert search.best_params_["embed__layers"] in (1, [3, 6])
@@ -92,7 +101,9 @@ def test_pickle_keeps_parameters_not_weights(tiny_model, minilm_path, texts, dum
 
 def test_pandas_output(tiny_model):
     series = pd.Series(["good", "bad", "fine"], index=[7, 3, 9])
-    embedder = DistilEmbedder(model=tiny_model, layers=[], head="proba").set_output(transform="pandas")
+    embedder = DistilEmbedder(model=tiny_model, layers=[], head="proba").set_output(
+        transform="pandas"
+    )
     frame = embedder.fit_transform(series)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == ["head_proba_NEGATIVE", "head_proba_POSITIVE"]
@@ -103,7 +114,9 @@ def test_pandas_output(tiny_model):
 
 def test_transform_without_fit_works_like_hashing_vectorizer(tiny_model, texts):
     fitted = DistilEmbedder(model=tiny_model, layers=2).fit(texts).transform(texts)
-    np.testing.assert_array_equal(DistilEmbedder(model=tiny_model, layers=2).transform(texts), fitted)
+    np.testing.assert_array_equal(
+        DistilEmbedder(model=tiny_model, layers=2).transform(texts), fitted
+    )
 
 
 def test_tags_say_text_input():

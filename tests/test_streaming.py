@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from fewshot._params import embedding_plan
 from fewshot import DistilEmbedder
 from fewshot._encoding import encode
 from fewshot._loading import get_model
+from fewshot._params import embedding_plan
 
 
 def test_out_array_and_memmap_get_the_same_rows(tiny_model, texts, tmp_path):
@@ -73,6 +73,13 @@ def test_repeated_texts_are_embedded_once_and_keep_their_order(tiny_model, texts
         handle.remove()
     np.testing.assert_allclose(X, distinct[order], atol=1e-6, rtol=0)
     assert (X[0] == X[2]).all() and (X[2] == X[7]).all()  # copies, bit for bit
-    n_windows = len(loaded.tokenizer(texts, truncation=True, max_length=16, stride=4,
-                                     return_overflowing_tokens=long_text == "chunk")["input_ids"])
+    n_windows = len(
+        loaded.tokenizer(
+            texts,
+            truncation=True,
+            max_length=16,
+            stride=4,
+            return_overflowing_tokens=long_text == "chunk",
+        )["input_ids"]
+    )
     assert sum(seen) == n_windows  # each distinct text's windows ran once

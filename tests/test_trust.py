@@ -1,4 +1,4 @@
-"""Issue 10: inputs are read by position everywhere, and every first-hour edge has a clear answer."""
+"""Issue 10: inputs are read by position, and every first-hour edge has a clear answer."""
 
 import pathlib
 import warnings
@@ -55,13 +55,20 @@ def test_sample_per_class_with_non_integer_and_split_indexes(table, index):
 
 @pytest.mark.parametrize(
     "make",
-    [list, tuple, lambda v: np.asarray(v, dtype=object), lambda v: np.asarray(v, dtype=str),
-     lambda v: iter(list(v)), lambda v: pd.Series(v, index=range(len(v), 0, -1))],
+    [
+        list,
+        tuple,
+        lambda v: np.asarray(v, dtype=object),
+        lambda v: np.asarray(v, dtype=str),
+        lambda v: iter(list(v)),
+        lambda v: pd.Series(v, index=range(len(v), 0, -1)),
+    ],
     ids=["list", "tuple", "object-array", "str-array", "generator", "reversed-series"],
 )
 def test_every_container_is_read_by_position(table, make):
-    X, y = sample_per_class(make(table.text.tolist()), make(table.label.tolist()), 2,
-                            random_state=0)
+    X, y = sample_per_class(
+        make(table.text.tolist()), make(table.label.tolist()), 2, random_state=0
+    )
     truth = _truth(table)
     assert [truth[str(text)] for text in X] == [str(label) for label in y]
 
@@ -82,10 +89,22 @@ def test_texts_and_labels_of_different_lengths_are_refused(table):
 
 def test_evaluate_few_shot_with_series_from_train_test_split(tiny_model, table):
     train, test = train_test_split(table, test_size=0.5, random_state=0, stratify=table.label)
-    clf = Pipeline([("embed", DistilEmbedder(model=tiny_model, layers=2)),
-                    ("lr", LogisticRegression(max_iter=500))])
-    runs = evaluate_few_shot(clf, train.text, train.label, test.text, test.label,
-                             n_per_class=2, seeds=[0, 1], scoring="balanced_accuracy")
+    clf = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=2)),
+            ("lr", LogisticRegression(max_iter=500)),
+        ]
+    )
+    runs = evaluate_few_shot(
+        clf,
+        train.text,
+        train.label,
+        test.text,
+        test.label,
+        n_per_class=2,
+        seeds=[0, 1],
+        scoring="balanced_accuracy",
+    )
     assert runs["metric"].unique().tolist() == ["balanced_accuracy"]
     assert runs["score"].between(0, 1).all()
 
@@ -105,10 +124,13 @@ def test_setfit_and_probe_read_shuffled_series_by_position(tiny_model, table):
     clf.fit(few.text, few.label)
     reference = SetFitClassifier(model=tiny_model, n_iterations=1, random_state=0)
     reference.fit(few.text.tolist(), few.label.tolist())
-    np.testing.assert_array_equal(clf.predict_proba(few.text), reference.predict_proba(list(few.text)))
+    np.testing.assert_array_equal(
+        clf.predict_proba(few.text), reference.predict_proba(list(few.text))
+    )
     a = probe_layers(shuffled.text, shuffled.label, model=tiny_model, layers=[1], cv=2)
-    b = probe_layers(shuffled.text.tolist(), shuffled.label.tolist(), model=tiny_model,
-                     layers=[1], cv=2)
+    b = probe_layers(
+        shuffled.text.tolist(), shuffled.label.tolist(), model=tiny_model, layers=[1], cv=2
+    )
     assert a.table.equals(b.table)
 
 
@@ -127,7 +149,8 @@ def test_a_path_is_a_model(tiny_model):
     X = DistilEmbedder(model=path, layers=1).fit_transform(["ok"])
     assert X.shape == (1, 32)
     clf = SetFitClassifier(model=path, n_iterations=1, random_state=0).fit(
-        ["a", "b", "c", "d"], [0, 0, 1, 1])
+        ["a", "b", "c", "d"], [0, 0, 1, 1]
+    )
     assert clf.predict(["a"]).shape == (1,)
 
 
@@ -156,8 +179,9 @@ def test_an_empty_cache_path_is_refused(tiny_model, tmp_path, monkeypatch):
 def test_a_failing_scorer_fails_loudly(tiny_model, table):
     with pytest.raises(ValueError, match="average"):  # binary f1 on four classes
         probe_layers(table.text, table.label, model=tiny_model, layers=[1], cv=2, scoring="f1")
-    result = probe_layers(table.text, table.label, model=tiny_model, layers=[1], cv=2,
-                          scoring="f1_macro")
+    result = probe_layers(
+        table.text, table.label, model=tiny_model, layers=[1], cv=2, scoring="f1_macro"
+    )
     assert np.isfinite(result.table["mean"]).all()
 
 
@@ -175,12 +199,14 @@ def test_truncation_warns_once_with_the_count(tiny_model):
     assert len(record) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        DistilEmbedder(model=tiny_model, layers=1, max_length=16, long_text="chunk", stride=4).transform(
-            [long])
+        DistilEmbedder(
+            model=tiny_model, layers=1, max_length=16, long_text="chunk", stride=4
+        ).transform([long])
 
 
-def test_probe_with_a_cache_runs_no_forward_pass_the_second_time(tiny_model, table, tmp_path,
-                                                                 monkeypatch):
+def test_probe_with_a_cache_runs_no_forward_pass_the_second_time(
+    tiny_model, table, tmp_path, monkeypatch
+):
     import fewshot._encoding as encoding
 
     calls = []
@@ -209,8 +235,9 @@ def test_setfit_inference_batch_size_is_its_own_parameter(tiny_model, monkeypatc
         sizes.append(int(input_ids.shape[0]))
         return real(loaded, input_ids, *args, **kwargs)
 
-    clf = SetFitClassifier(model=tiny_model, n_iterations=1, batch_size=4,
-                           inference_batch_size=3, random_state=0)
+    clf = SetFitClassifier(
+        model=tiny_model, n_iterations=1, batch_size=4, inference_batch_size=3, random_state=0
+    )
     clf.fit(["a", "b", "c", "d", "e", "f"], [0, 0, 0, 1, 1, 1])
     monkeypatch.setattr(encoding, "forward_layers", recording)
     clf.transform(["one", "two", "three", "four", "five", "six", "seven"])

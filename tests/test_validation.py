@@ -46,8 +46,20 @@ def test_accepted_inputs_give_plain_strings_in_order(make):
         (np.zeros((2, 2, 2)), ValueError, "3 dimensions"),
     ],
     ids=[
-        "none", "str", "bytes", "int", "set", "none-item", "nan-item", "bytes-item",
-        "number-item", "nested", "2d-array", "2-col-frame", "series-none", "3d",
+        "none",
+        "str",
+        "bytes",
+        "int",
+        "set",
+        "none-item",
+        "nan-item",
+        "bytes-item",
+        "number-item",
+        "nested",
+        "2d-array",
+        "2-col-frame",
+        "series-none",
+        "3d",
     ],
 )
 def test_bad_inputs_name_the_problem(X, error, message):

@@ -208,16 +208,20 @@ def test_embedder_and_umap_chain_in_a_pipeline(tiny_model, feedback):
     import umap
 
     texts, _ = feedback
-    pipe = Pipeline([
-        ("embed", DistilEmbedder(model=tiny_model, layers=2)),
-        ("umap", umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1)),
-    ])
+    pipe = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=2)),
+            ("umap", umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1)),
+        ]
+    )
     Z = pipe.fit_transform(texts)
     assert Z.shape == (40, 2) and np.isfinite(Z).all()
-    again = Pipeline([
-        ("embed", DistilEmbedder(model=tiny_model, layers=2)),
-        ("umap", umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1)),
-    ]).fit_transform(texts)
+    again = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=2)),
+            ("umap", umap.UMAP(n_neighbors=5, random_state=0, n_jobs=1)),
+        ]
+    ).fit_transform(texts)
     np.testing.assert_allclose(again, Z)
     new = pipe.transform(["the delivery was late", "refund my money"])
     assert new.shape == (2, 2) and np.isfinite(new).all()
@@ -230,7 +234,9 @@ def test_palette_gives_distinct_colours_beyond_ten_classes():
     y = np.repeat(np.arange(15), 4)
     colours = _colour_by_label(plot_embeddings(X, y, method="pca"))
     assert len(set(colours.values())) == 15
-    assert colours["0"][:3] == tuple(np.round(to_rgba(matplotlib.colormaps["tab20"].colors[0]), 4))[:3]
+    assert (
+        colours["0"][:3] == tuple(np.round(to_rgba(matplotlib.colormaps["tab20"].colors[0]), 4))[:3]
+    )
 
 
 def test_continuous_labels_get_a_colour_bar_not_a_legend():
