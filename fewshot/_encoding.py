@@ -288,8 +288,7 @@ def encode(
     (an array or ``numpy.memmap`` of the right shape, float32) receives the rows
     instead of a new array, so only one block is ever held in memory besides it.
     """
-    n_features = spec.n_features(loaded)
-    out = check_out(out, len(texts), n_features)
+    out = check_out(out, len(texts), spec.n_features(loaded))
     if not texts:
         return out
     unique, first, inverse = unique_texts(texts)

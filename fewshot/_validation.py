@@ -37,6 +37,19 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {text}"
 
 
+def _check_ordered(values, name: str, expected: str, hint: str = "") -> None:
+    """Refuse None, a lone string and unordered sets: one message shape for texts and labels."""
+    if values is None:
+        raise TypeError(f"{name} is None; {expected}.")
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} is a single {type(values).__name__}; {expected}.{hint}")
+    if isinstance(values, (set, frozenset)):
+        raise TypeError(
+            f"{name} is a {type(values).__name__}, which has no order; outputs follow input "
+            f"order, so {expected}."
+        )
+
+
 def _column_from_2d(X, name):
     """Return the single column of a 2-D container, or raise if it has several."""
     n_columns = X.shape[1]
@@ -87,20 +100,9 @@ def check_texts(X, *, name: str = "X", allow_empty: bool = True) -> list[str]:
     ...
     TypeError: X[1] is NoneType None, but every element must be a str. ...
     """
-    if X is None:
-        raise TypeError(f"{name} is None; expected {_EXPECTED}.")
-    if isinstance(X, (str, bytes)):
-        raise TypeError(
-            f"{name} is a single {type(X).__name__}; expected {_EXPECTED}. "
-            f"Wrap one text in a list: [{X!r:.40}]."
-        )
-    if isinstance(X, (set, frozenset)):
-        raise TypeError(
-            f"{name} is a {type(X).__name__}, which has no order; outputs follow input "
-            f"order, so pass {_EXPECTED}."
-        )
+    _check_ordered(X, name, f"pass {_EXPECTED}", f" Wrap one text in a list: [{X!r:.40}].")
     if isinstance(X, dict) or not isinstance(X, Iterable) and not hasattr(X, "shape"):
-        raise TypeError(f"{name} is {type(X).__name__}; expected {_EXPECTED}.")
+        raise TypeError(f"{name} is {type(X).__name__}; pass {_EXPECTED}.")
 
     ndim = getattr(X, "ndim", None)
     if ndim is not None:
@@ -206,16 +208,9 @@ def check_labels(
     ...
     ValueError: y[1] is missing (None); every text needs a label. ...
     """
-    if y is None:
-        raise TypeError(f"{name} is None; pass one label per text.")
-    if isinstance(y, (str, bytes)):
-        raise TypeError(
-            f"{name} is a single {type(y).__name__}; pass one label per text (a list or array)."
-        )
-    if isinstance(y, (set, frozenset, dict)):
-        raise TypeError(
-            f"{name} is a {type(y).__name__}, which has no order; pass a list or array."
-        )
+    _check_ordered(y, name, f"pass one label per {noun} (a list or array)")
+    if isinstance(y, dict):
+        raise TypeError(f"{name} is a dict; pass one label per {noun} (a list or array).")
     values = y.to_numpy() if hasattr(y, "to_numpy") else y  # pandas: positions, not index
     if not hasattr(values, "ndim"):
         values = list(values)

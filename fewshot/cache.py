@@ -17,6 +17,7 @@ When the vectors stored exceed ``max_bytes`` the least recently used ones go.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -49,6 +50,18 @@ def check_cache_path(path) -> str:
             "folder such as cache='~/.cache/fewshot-embeddings', or cache=None for no cache."
         )
     return os.path.abspath(os.path.expanduser(path))
+
+
+@contextlib.contextmanager
+def _transaction(connection):
+    """One write transaction: committed on success, rolled back on any error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _checksum(key: bytes, vector: bytes) -> bytes:
@@ -222,8 +235,7 @@ class EmbeddingCache:
                     continue
                 found[position[key]] = np.frombuffer(vector, dtype=np.float32)
         now = time.time()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(connection):
             if bad:
                 self._delete(connection, bad)
             hits = list(found)
@@ -240,10 +252,6 @@ class EmbeddingCache:
                 "UPDATE counters SET value = value + ? WHERE name = 'misses'",
                 (len(keys) - len(found),),
             )
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         if bad:
             warnings.warn(
                 f"{len(bad)} corrupt entries in the embedding cache {self.file} "
@@ -277,8 +285,7 @@ class EmbeddingCache:
         for key, vector in zip(keys, vectors):
             blob = vector.tobytes()
             rows.append((key, blob, _checksum(key, blob), now))
-        connection.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(connection):
             added = 0
             for row in rows:
                 # Same key, same vector: a row another process just wrote is kept.
@@ -291,10 +298,6 @@ class EmbeddingCache:
                 "UPDATE counters SET value = value + ? WHERE name = 'bytes'", (added,)
             )
             evicted = self._evict(connection)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
         if evicted:
             connection.execute("PRAGMA incremental_vacuum")  # give the space back
 
@@ -347,10 +350,9 @@ class EmbeddingCache:
         """Delete every vector and reset the counters."""
 
         def wipe(connection):
-            connection.execute("BEGIN IMMEDIATE")
-            connection.execute("DELETE FROM vectors")
-            connection.execute("UPDATE counters SET value = 0")
-            connection.execute("COMMIT")
+            with _transaction(connection):
+                connection.execute("DELETE FROM vectors")
+                connection.execute("UPDATE counters SET value = 0")
             connection.execute("PRAGMA incremental_vacuum")
 
         self._run(wipe)

@@ -1,0 +1,542 @@
+"""``HeadClassifier``: a checkpoint's own sequence-classification head as a calibrated classifier.
+
+The head's logits come out of the one encoding path (:meth:`EncodingPlan.encode` with
+``layers=()`` and ``head="logits"``), so batching, the embedding cache, threads and the
+ONNX backend work exactly as for :class:`~fewshot.DistilEmbedder`. On top of the logits
+this module only maps the head's classes to the user's labels and scales the logits by
+one fitted temperature (Guo et al., 2017, "On calibration of modern neural networks").
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+
+from ._encoding import head_labels
+from ._loading import DEFAULT_MODEL
+from ._params import (
+    ENCODING_CONSTRAINTS,
+    CacheReference,
+    DType,
+    Integer,
+    check_backend,
+    load_model_for,
+    model_name,
+    resolve_plan,
+    validate_params,
+)
+from ._validation import check_class_labels, check_labels, check_texts, plain
+
+__all__ = ["HeadClassifier"]
+
+# Where the fitted temperature is searched (log-spaced); a fit that ends on a bound warns.
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+class _Temperature:
+    """None (fit it, or 1 without labels) or a finite float > 0."""
+
+    def check(self, name, value):
+        if value is None:
+            return
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (ok and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be None or a finite float > 0, got {value!r}.")
+
+
+class _LabelMap:
+    """None or a mapping {user label: head class name or index} naming two classes or more."""
+
+    def check(self, name, value):
+        if value is None:
+            return
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                f"{name} must be None or a dict {{your_label: head_class_name_or_index}}, got "
+                f"{type(value).__name__}."
+            )
+        if len(value) < 2:
+            raise ValueError(f"{name} must name at least two classes, got {dict(value)!r}.")
+        for key, target in value.items():
+            if key is None or isinstance(key, float) and math.isnan(key):
+                raise ValueError(f"{name} has a missing label ({key!r}) as a key.")
+            if isinstance(target, bool) or not isinstance(target, (str, numbers.Integral)):
+                raise TypeError(
+                    f"{name}[{key!r}] is {target!r}; give the head class as its name (str) or "
+                    "its index (int)."
+                )
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def _log_loss(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of class indices ``y`` under ``softmax(logits / T)``."""
+    from scipy.special import logsumexp
+
+    z = logits / temperature
+    return float(np.mean(logsumexp(z, axis=1) - z[np.arange(len(y)), y]))
+
+
+def _fit_temperature(logits, y, bounds=TEMPERATURE_BOUNDS) -> float:
+    """The temperature ``T`` that minimises the log-loss of ``softmax(logits / T)`` on ``y``.
+
+    One parameter, searched over ``log T`` inside ``bounds`` with bounded Brent
+    (deterministic). Warns (``ConvergenceWarning``) when the best value is a bound: then
+    the labelled texts cannot pin the temperature down (typically every one of them is
+    already classified correctly, so sharper is always "better").
+
+    Examples
+    --------
+    >>> logits = np.array([[4.0, -4.0], [-4.0, 4.0], [4.0, -4.0], [-4.0, 4.0]])
+    >>> round(_fit_temperature(logits, np.array([0, 1, 1, 0])), 1)  # half wrong: flatten
+    20.0
+    """
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y, dtype=np.intp)
+    low, high = math.log(bounds[0]), math.log(bounds[1])
+    result = minimize_scalar(
+        lambda log_t: _log_loss(logits, y, math.exp(log_t)),
+        bounds=(low, high),
+        method="bounded",
+        options={"xatol": 1e-7},
+    )
+    log_t = float(result.x)
+    # Bounded Brent stops near, not on, a bound; snap to it and say so.
+    if min(log_t - low, high - log_t) < 1e-3:
+        log_t = low if log_t - low < high - log_t else high
+        warnings.warn(
+            f"The fitted temperature reached its bound T={math.exp(log_t):g} (searched in "
+            f"[{bounds[0]:g}, {bounds[1]:g}]): the labelled texts do not determine it "
+            f"(all classified correctly, or the head is no better than chance on them). Give "
+            f"more or harder labelled texts, or fix it with temperature=.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return math.exp(log_t)
+
+
+def _match_head_class(target, names: list[str], what: str) -> int | None:
+    """Head index of ``target`` (a name, any case, or an index), or None if none matches."""
+    target = plain(target)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        return int(target) if 0 <= target < len(names) else None
+    if isinstance(target, str):
+        folded = [i for i, name in enumerate(names) if name.casefold() == target.casefold()]
+        if len(folded) > 1:
+            raise ValueError(
+                f"{what} {target!r} matches several head classes {[names[i] for i in folded]} "
+                "(they differ only in case); name it by index in label_map."
+            )
+        return folded[0] if folded else None
+    return None
+
+
+def _head_classes_text(names: list[str]) -> str:
+    return ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
+
+
+class HeadClassifier(ClassifierMixin, BaseEstimator):
+    """The model's own sequence-classification head as a scikit-learn classifier.
+
+    For a checkpoint fine-tuned for classification (any model that
+    ``transformers.AutoModelForSequenceClassification`` loads with its head, such as
+    the anchor model's SST-2 sentiment head), this classifier predicts with that head
+    unchanged. ``fit(X)`` without labels is zero-shot: ``classes_`` are the head's own
+    class names (``config.id2label``). ``fit(X, y)`` with a few labelled texts maps the
+    head's classes to your labels and fits one temperature ``T`` so that
+    ``predict_proba = softmax(logits / T)`` is calibrated (minimum log-loss on those
+    texts). Predictions are the head's argmax either way: a temperature changes how
+    confident the probabilities are, never which class wins.
+
+    The logits come from the same encoding path as :class:`~fewshot.DistilEmbedder`
+    (``DistilEmbedder(layers=[], head="logits")`` gives the same numbers), so
+    batching, ``cache``, ``n_threads`` and ``backend="onnx"`` work the same way. The
+    model is loaded on first use and shared in the process; it is never pickled.
+
+    Parameters
+    ----------
+    model : str or path-like, default="distilbert-base-uncased-finetuned-sst-2-english"
+        Hugging Face model id or local folder of a model with a sequence-classification
+        head. A model without one (a plain encoder such as all-MiniLM-L6-v2) is refused
+        with a ``ValueError``: train a classifier on its features instead
+        (``DistilEmbedder`` + ``LogisticRegression``, or ``SetFitClassifier``).
+    revision : str, optional
+        Hub branch, tag or commit.
+    label_map : dict, optional
+        ``{your_label: head_class}``, the head class given by name (any case) or index.
+        Its keys are the classes (``classes_``) even when ``y`` lacks some of them, and
+        it also renames the classes of a zero-shot ``fit(X)``. Without it, every label
+        in ``y`` is matched by itself: a string to the head class of that name, ignoring
+        case (``"positive"`` -> ``"POSITIVE"``), an int to the head class with that
+        index. Labels that match no head class raise a ``ValueError`` listing the head's
+        classes.
+    temperature : float, optional
+        Fix the temperature instead of fitting it. None: fitted on ``y`` when labels
+        are given, 1.0 (the raw head) for a zero-shot ``fit(X)``.
+    max_length : int, optional
+        Tokens per text, special tokens included; capped at the model's limit. None:
+        a sentence-transformers folder's ``max_seq_length``, else 512. Longer texts
+        are cut.
+    batch_size : int, default=32
+        Texts per forward pass.
+    device : "auto", str or torch.device, default="auto"
+    dtype : {"float32", "float16", "bfloat16"}, default="float32"
+    backend : {"torch", "onnx"}, default="torch"
+        Where the forward pass runs; "onnx" uses ONNX Runtime on the CPU
+        (``pip install 'fewshot[onnx]'``), as in ``DistilEmbedder``.
+    quantize : {None, "int8"}, default=None
+        ONNX Runtime dynamic int8 quantisation (``backend="onnx"``).
+    n_threads : int, optional
+        Intra-op threads of the forward pass; default ``torch.get_num_threads()``.
+    cache : None, str, path-like or EmbeddingCache, default=None
+        On-disk cache of the head's logits, keyed like ``DistilEmbedder``'s vectors
+        (and shared with ``DistilEmbedder(layers=[], head="logits")``).
+    progress : bool, default=False
+        Show a tqdm progress bar.
+    trust_remote_code : bool, default=False
+        Allow model code from the hub; only for models whose code you have read.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels, sorted (``predict_proba`` columns follow them): the head's
+        class names after a zero-shot fit, your labels (or ``label_map``'s keys) after
+        a fit with ``y``.
+    head_indices_ : ndarray of int
+        For each class in ``classes_``, the index of the head class it is (a column of
+        the logits).
+    head_labels_ : list of str
+        All class names of the head, in index order (``config.id2label``).
+    temperature_ : float
+        The temperature the logits are divided by.
+
+    See Also
+    --------
+    fewshot.SetFitClassifier : trains a classifier when the model has no suitable head.
+    sklearn.calibration.CalibratedClassifierCV : calibrates any fitted classifier
+        (``method="temperature"``, with ``FrozenEstimator``).
+
+    Notes
+    -----
+    When ``y`` (or ``label_map``) covers only some of the head's classes, the others are
+    dropped: ``classes_`` holds just your classes and the probabilities are the softmax
+    of their logits alone, i.e. the head's probabilities conditioned on the text being
+    one of your classes. At least two classes are needed.
+
+    The temperature is searched in [0.05, 20]; a fit that ends on a bound warns with a
+    ``ConvergenceWarning`` (for instance when all labelled texts are already right,
+    so the log-loss keeps falling as the probabilities sharpen).
+
+    A classifier has no ``transform``, so ``set_output`` does not apply; for the head's
+    logits or probabilities as DataFrame columns use
+    ``DistilEmbedder(layers=[], head="logits").set_output(transform="pandas")``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fewshot import HeadClassifier
+    >>> from fewshot.testing import make_tiny_distilbert
+    >>> path = str(make_tiny_distilbert(tempfile.mkdtemp()))  # tiny random model, 2-class head
+    >>> texts = ["good value", "broke after a week", "works fine", "awful", "love it", "bad"]
+    >>> clf = HeadClassifier(model=path).fit(texts)            # zero-shot
+    >>> clf.classes_.tolist(), clf.temperature_
+    (['NEGATIVE', 'POSITIVE'], 1.0)
+    >>> clf.predict_proba(["great"]).shape
+    (1, 2)
+    >>> labels = ["pos", "neg", "pos", "neg", "pos", "neg"]
+    >>> clf = HeadClassifier(model=path, label_map={"neg": "NEGATIVE", "pos": "POSITIVE"})
+    >>> clf.fit(texts, labels).classes_.tolist()
+    ['neg', 'pos']
+    >>> clf.predict(["great"])[0] in {"neg", "pos"}, clf.temperature_ > 0
+    (True, True)
+    """
+
+    _constraints = {
+        **{k: v for k, v in ENCODING_CONSTRAINTS.items() if k != "pooling"},
+        "max_length": Integer(2, optional=True),
+        "dtype": DType(),
+        "cache": CacheReference(),
+        "label_map": _LabelMap(),
+        "temperature": _Temperature(),
+    }
+
+    def __init__(
+        self,
+        *,
+        model=DEFAULT_MODEL,
+        revision=None,
+        label_map=None,
+        temperature=None,
+        max_length=None,
+        batch_size=32,
+        device="auto",
+        dtype="float32",
+        backend="torch",
+        quantize=None,
+        n_threads=None,
+        cache=None,
+        progress=False,
+        trust_remote_code=False,
+    ):
+        self.model = model
+        self.revision = revision
+        self.label_map = label_map
+        self.temperature = temperature
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.device = device
+        self.dtype = dtype
+        self.backend = backend
+        self.quantize = quantize
+        self.n_threads = n_threads
+        self.cache = cache
+        self.progress = progress
+        self.trust_remote_code = trust_remote_code
+
+    # -- the model and its logits -------------------------------------------------------
+
+    def _loaded(self):
+        """Validate the parameters and return the shared model, which must have a head."""
+        validate_params(self, self._constraints)
+        params = self.get_params(deep=False)
+        check_backend(params)
+        loaded = load_model_for(params)
+        n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
+        if not loaded.has_head or n_labels < 2:
+            architectures = getattr(loaded.config, "architectures", None)
+            what = "has no sequence-classification head" if not loaded.has_head else (
+                f"has a head with {n_labels} output (a regression head)"
+            )
+            name = model_name(self.model)
+            raise ValueError(
+                f"HeadClassifier predicts with the model's own classification head, but "
+                f"{name!r} {what} (architectures: {architectures}). Train a classifier on "
+                f"its features instead: Pipeline([('embed', DistilEmbedder(model={name!r})), "
+                f"('lr', LogisticRegression())]), or SetFitClassifier(model={name!r}) to "
+                "fine-tune it on your labelled texts."
+            )
+        return loaded
+
+    def _plan(self):
+        params = {
+            **self.get_params(deep=False),
+            "layers": [],
+            "head": "logits",
+            # As DistilEmbedder resolves them, so the cache is shared with it.
+            "pooling": None,
+            "normalize": None,
+        }
+        return resolve_plan(self._loaded(), params)
+
+    def _head_logits(self, texts: list[str]) -> np.ndarray:
+        """Raw logits of every head class, ``(n_texts, n_head_classes)`` float32."""
+        return self._plan().encode(texts)
+
+    def _scaled_logits(self, X) -> np.ndarray:
+        check_is_fitted(self, "temperature_")
+        texts = check_texts(X)
+        logits = self._head_logits(texts).astype(np.float64)
+        return logits[:, self.head_indices_] / self.temperature_
+
+    # -- fitting ------------------------------------------------------------------------
+
+    def _resolve_classes(self, names: list[str], y, n_texts: int):
+        """``(classes, head index per class, y as class indices or None)``."""
+        label_map = self.label_map
+        if label_map is not None:
+            keys = [plain(k) for k in label_map]
+            indices = {}
+            for key, target in label_map.items():
+                index = _match_head_class(target, names, f"label_map[{plain(key)!r}]")
+                if index is None:
+                    raise ValueError(
+                        f"label_map[{plain(key)!r}] = {plain(target)!r} is not a class of the "
+                        f"model's head; its classes are {_head_classes_text(names)} (give the "
+                        "name, any case, or the index)."
+                    )
+                indices[plain(key)] = index
+            try:
+                classes = np.unique(np.asarray(keys))
+            except TypeError:
+                raise TypeError(
+                    f"label_map's keys mix types ({sorted({type(k).__name__ for k in keys})}); "
+                    "use one type for your labels."
+                ) from None
+            encoded = None
+            if y is not None:
+                y = check_labels(y, n_texts)
+                unknown = sorted({plain(v) for v in y if plain(v) not in indices}, key=str)
+                if unknown:
+                    raise ValueError(
+                        f"y holds labels that label_map does not name: {unknown}; label_map "
+                        f"maps {sorted(indices, key=str)}."
+                    )
+                encoded = np.searchsorted(classes, y)
+            head = [indices[plain(c)] for c in classes]
+        elif y is None:
+            order = sorted(range(len(names)), key=lambda i: names[i])
+            classes = np.asarray([names[i] for i in order])
+            head, encoded = order, None
+        else:
+            classes, encoded, multilabel = check_class_labels(y, n_texts)
+            if multilabel:
+                raise ValueError(
+                    "HeadClassifier takes one label per text; a multi-label indicator y is not "
+                    "supported (the head's softmax picks one class)."
+                )
+            head, unmatched = [], []
+            for label in classes:
+                index = _match_head_class(label, names, "label")
+                (unmatched.append(plain(label)) if index is None else head.append(index))
+            if unmatched:
+                raise ValueError(
+                    f"y holds labels that match no class of the model's head: {unmatched}. The "
+                    f"head's classes are {_head_classes_text(names)}. Use those names (any "
+                    "case) or indices as labels, or pass label_map={your_label: head_class}."
+                )
+        head = np.asarray(head, dtype=np.intp)
+        if len(set(head.tolist())) != len(head):
+            taken = {}
+            for label, index in zip(classes.tolist(), head.tolist()):
+                taken.setdefault(index, []).append(label)
+            clash = next(labels for labels in taken.values() if len(labels) > 1)
+            raise ValueError(
+                f"labels {clash} all map to the same head class "
+                f"{names[head[classes.tolist().index(clash[0])]]!r}; each head class can "
+                "be one of your classes only."
+            )
+        if len(classes) != len(set(classes.tolist())) or len(classes) < 2:
+            raise ValueError("HeadClassifier needs at least two classes.")
+        return classes, head, encoded
+
+    def fit(self, X=None, y=None):
+        """Zero-shot with ``y=None``; otherwise map the labels and fit the temperature.
+
+        Parameters
+        ----------
+        X : sequence of str, optional
+            Texts. Without ``y`` they are only checked; with ``y`` their logits fit the
+            temperature (unless ``temperature`` is set).
+        y : array-like of shape (n_samples,), optional
+            One label per text: head class names (any case), head indices, or any labels
+            named in ``label_map``.
+
+        Returns
+        -------
+        self
+        """
+        if y is not None and X is None:
+            raise TypeError("fit got labels y but no texts X.")
+        texts = None if X is None else check_texts(X, allow_empty=y is None)
+        loaded = self._loaded()
+        names = head_labels(loaded)
+        classes, head, encoded = self._resolve_classes(
+            names, y, 0 if texts is None else len(texts)
+        )
+        if self.temperature is not None:
+            temperature = float(self.temperature)
+        elif encoded is None:
+            temperature = 1.0
+        else:
+            logits = self._head_logits(texts).astype(np.float64)[:, head]
+            temperature = _fit_temperature(logits, encoded)
+        self.head_labels_ = names
+        self.classes_ = classes
+        self.head_indices_ = head
+        self.temperature_ = temperature
+        return self
+
+    # -- prediction ---------------------------------------------------------------------
+
+    def predict_proba(self, X):
+        """Calibrated class probabilities, ``softmax(logits / temperature_)``.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; every row sums to 1.
+        """
+        return _softmax(self._scaled_logits(X))
+
+    def decision_function(self, X):
+        """The head's logits of ``classes_`` divided by ``temperature_``.
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, as scikit-learn does: the log-odds of ``classes_[1]``
+            (the difference of the two scaled logits).
+        """
+        z = self._scaled_logits(X)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict(self, X):
+        """The class with the highest logit (the same for every temperature).
+
+        Parameters
+        ----------
+        X : sequence of str
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        z = self._scaled_logits(X)
+        return self.classes_[np.argmax(z, axis=1)] if len(z) else self.classes_[:0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        return tags
+
+    # -- persistence (fewshot.save_model / load_model, kind "head") ---------------------
+
+    def _fitted_state(self) -> dict:
+        label_map = None if self.label_map is None else [
+            [plain(k), plain(v)] for k, v in self.label_map.items()
+        ]
+        return {
+            "temperature": float(self.temperature_),
+            "head_indices": [int(i) for i in self.head_indices_],
+            "head_labels": list(self.head_labels_),
+            # Pairs, not a JSON object: keys may be ints.
+            "label_map": label_map,
+        }
+
+    @classmethod
+    def _from_folder(cls, params: dict, manifest: dict) -> HeadClassifier:
+        """A fitted classifier from a manifest and the (already resolved) parameters."""
+        known = cls().get_params(deep=False)
+        fitted = manifest["fitted"]
+        params = {k: v for k, v in params.items() if k in known}
+        pairs = fitted.get("label_map")
+        params["label_map"] = None if pairs is None else {k: v for k, v in pairs}
+        clf = cls(**params)
+        clf.classes_ = np.asarray(manifest["classes"])
+        clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
+        clf.head_labels_ = list(fitted["head_labels"])
+        clf.temperature_ = float(fitted["temperature"])
+        return clf
