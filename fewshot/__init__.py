@@ -3,6 +3,7 @@
 from ._loading import DEFAULT_MODEL, ModelNotFoundError
 from .cache import CacheWarning, EmbeddingCache
 from .embedder import DistilEmbedder
+from .head_classifier import HeadClassifier
 from .model_folder import load_model, save_model
 from .probe import ProbeResult, probe_layers
 from .sampling import sample_pairs
@@ -15,6 +16,7 @@ __all__ = [
     "CacheWarning",
     "DistilEmbedder",
     "EmbeddingCache",
+    "HeadClassifier",
     "ModelNotFoundError",
     "ProbeResult",
     "SetFitClassifier",

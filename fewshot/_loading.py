@@ -22,14 +22,12 @@ __all__ = [
     "quiet_transformers",
     "resolve_device",
     "resolve_dtype",
-    "sentence_transformers_settings",
     "short_model_name",
     "trainable_copy",
 ]
 
 import contextlib
 import copy
-import hashlib
 import os
 import socket
 import threading
@@ -37,6 +35,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import torch
+
+from ._model_files import (
+    file_stats,
+    hash_files,
+    is_local_folder,
+    model_folder,
+    sentence_transformers_settings,
+)
 
 DEFAULT_MODEL = "distilbert-base-uncased-finetuned-sst-2-english"
 
@@ -110,10 +116,10 @@ class LoadedModel:
         whose files changed after loading (call :func:`fewshot.clear_caches` to reload).
         """
         # Re-checked on every call (a few stat calls): the folder may change under us.
-        if self.folder is None or _file_stats(self.folder) != self.file_stats:
+        if self.folder is None or file_stats(self.folder) != self.file_stats:
             return None
         if self._fingerprint is None:
-            self._fingerprint = _hash_files(self.folder, self.file_stats)
+            self._fingerprint = hash_files(self.folder, self.file_stats)
         return self._fingerprint
 
 
@@ -199,10 +205,6 @@ def find_blocks(body: torch.nn.Module, config) -> torch.nn.ModuleList:
     return candidates[0]
 
 
-def _is_local(name: str) -> bool:
-    return os.path.isdir(os.path.expanduser(name))
-
-
 def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~", ".\\")) or os.sep + os.sep in name
 
@@ -244,7 +246,7 @@ def first_line(exc: BaseException) -> str:
 
 def _from_pretrained(factory, name, **kwargs):
     """Call ``factory.from_pretrained`` trying the local cache first, then the hub."""
-    if _is_local(name):
+    if is_local_folder(name):
         try:
             return factory.from_pretrained(os.path.expanduser(name), **kwargs)
         except (OSError, ValueError) as exc:
@@ -286,44 +288,6 @@ def quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-# Files that decide the vectors: weights, config and tokenizer. READMEs and other
-# formats' weights (onnx/, pytorch_model.bin) are left out so hashing stays cheap.
-_IDENTITY_SUFFIXES = (".safetensors", ".json", ".txt", ".model")
-
-
-def _file_stats(folder: str) -> dict:
-    stats = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_file() and entry.name.endswith(_IDENTITY_SUFFIXES):
-                info = entry.stat()
-                stats[entry.name] = (info.st_size, info.st_mtime_ns)
-    return stats
-
-
-def _hash_files(folder: str, stats: dict) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(stats):
-        digest.update(name.encode() + b"\0")
-        with open(os.path.join(folder, name), "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _model_folder(name: str, revision) -> str | None:
-    """The folder holding the model's files: the local folder, or the hub cache snapshot."""
-    if _is_local(name):
-        return os.path.realpath(os.path.expanduser(name))
-    try:
-        from transformers.utils import cached_file
-
-        config = cached_file(name, "config.json", revision=revision, local_files_only=True)
-    except Exception:  # noqa: BLE001 - no identity just means no caching
-        return None
-    return os.path.dirname(os.path.realpath(config)) if config else None
-
-
 def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
     from transformers import (
         AutoConfig,
@@ -346,7 +310,7 @@ def _load(name, revision, device, dtype, trust_remote_code) -> LoadedModel:
     with quiet_transformers():
         model = _from_pretrained(factory, name, use_safetensors=True, dtype=dtype, **common)
     model.eval().to(device)
-    folder = _model_folder(name, revision)
+    folder = model_folder(name, revision)
     return _assemble(name, tokenizer, model, device, dtype, has_head=has_head, folder=folder)
 
 
@@ -363,46 +327,9 @@ def _assemble(name, tokenizer, model, device, dtype, *, has_head, folder=None) -
         dtype=dtype,
         has_head=has_head,
         folder=folder,
-        file_stats=_file_stats(folder) if folder else None,
+        file_stats=file_stats(folder) if folder else None,
         st_settings=sentence_transformers_settings(folder) if folder else {},
     )
-
-
-def sentence_transformers_settings(folder) -> dict:
-    """What a sentence-transformers folder says about its embedding, for the defaults.
-
-    ``{"pooling": ..., "normalize": ..., "max_length": ...}`` for the parts the folder
-    states (its ``1_Pooling`` mode when it is mean, CLS or max; whether a ``Normalize``
-    module follows; ``max_seq_length``); empty when the folder is not such a model.
-    """
-    import json
-
-    def read(name):
-        try:
-            with open(os.path.join(folder, name), encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
-            return None
-
-    modules = read("modules.json")
-    if not isinstance(modules, list):
-        return {}
-    types = [str(m.get("type", "")) for m in modules if isinstance(m, dict)]
-    settings = {"normalize": any(t.endswith("models.Normalize") for t in types)}
-    for module in modules:
-        if isinstance(module, dict) and str(module.get("type", "")).endswith("models.Pooling"):
-            config = read(os.path.join(module.get("path", ""), "config.json")) or {}
-            modes = [
-                m
-                for m in ("cls", "mean", "max")
-                if config.get(f"pooling_mode_{m}_token") or config.get(f"pooling_mode_{m}_tokens")
-            ]
-            if len(modes) == 1 and not config.get("pooling_mode_mean_sqrt_len_tokens"):
-                settings["pooling"] = modes[0]
-    length = (read("sentence_bert_config.json") or {}).get("max_seq_length")
-    if isinstance(length, int) and length > 1:
-        settings["max_length"] = length
-    return settings
 
 
 def get_model(
@@ -435,7 +362,7 @@ def get_model(
     name = os.fspath(name)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
-    key_name = os.path.realpath(os.path.expanduser(name)) if _is_local(name) else name
+    key_name = os.path.realpath(os.path.expanduser(name)) if is_local_folder(name) else name
     key = (key_name, revision, str(torch_device), str(torch_dtype), bool(trust_remote_code))
     with _CACHE_LOCK:
         loaded = _CACHE.get(key)

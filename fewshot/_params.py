@@ -31,7 +31,6 @@ __all__ = [
     "ModelReference",
     "Options",
     "Real",
-    "as_embedder",
     "check_backend",
     "embedding_plan",
     "load_model_for",
@@ -351,22 +350,6 @@ EMBEDDER_CONSTRAINTS = {
     "dtype": DType(),
     "cache": CacheReference(),
 }
-
-
-def as_embedder(model):
-    """A fresh DistilEmbedder from a model reference, or a clone of a given embedder."""
-    from sklearn.base import clone
-
-    from .embedder import DistilEmbedder
-
-    if isinstance(model, DistilEmbedder):
-        return clone(model)
-    if isinstance(model, (str, os.PathLike)):
-        return DistilEmbedder(model=model)
-    raise TypeError(
-        f"model must be a model id or folder (str or path) or a DistilEmbedder, got "
-        f"{type(model).__name__}."
-    )
 
 
 def resolved_normalize(embedder) -> bool:

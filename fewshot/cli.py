@@ -357,6 +357,12 @@ def demo(model, folds, quiet):
     run_demo(model, folds=folds, progress=not quiet)
 
 
+from ._cli_deploy import export, serve  # noqa: E402
+
+cli.add_command(export)
+cli.add_command(serve)
+
+
 def main(argv=None):
     """Entry point of the ``fewshot`` console script."""
     cli.main(args=argv, prog_name="fewshot")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from ._encoding import head_labels
 from ._loading import DEFAULT_MODEL
 from ._params import embedding_plan
 from ._validation import check_texts
 
-__all__ = ["DistilEmbedder"]
+__all__ = ["DistilEmbedder", "as_embedder"]
 
 
 class DistilEmbedder(TransformerMixin, BaseEstimator):
@@ -246,3 +248,15 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.requires_fit = False
         return tags
+
+
+def as_embedder(model) -> DistilEmbedder:
+    """A fresh DistilEmbedder from a model reference, or a clone of a given embedder."""
+    if isinstance(model, DistilEmbedder):
+        return clone(model)
+    if isinstance(model, (str, os.PathLike)):
+        return DistilEmbedder(model=model)
+    raise TypeError(
+        f"model must be a model id or folder (str or path) or a DistilEmbedder, got "
+        f"{type(model).__name__}."
+    )

@@ -8,6 +8,7 @@ seed), score on the full test set; report mean ± population std over the seeds.
 from __future__ import annotations
 
 import time
+from math import nan
 
 import numpy as np
 from sklearn.base import clone
@@ -16,7 +17,13 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from ._validation import check_labels
 from .data import sample_per_class
 
-__all__ = ["METRICS", "evaluate_few_shot", "plot_learning_curve", "summarize"]
+__all__ = [
+    "METRICS",
+    "evaluate_few_shot",
+    "expected_calibration_error",
+    "plot_learning_curve",
+    "summarize",
+]
 
 METRICS = {
     "accuracy": accuracy_score,
@@ -65,6 +72,7 @@ def evaluate_few_shot(
     seeds=range(10),
     scoring="accuracy",
     method=None,
+    calibration=True,
     progress=False,
 ):
     """Fit and score ``estimator`` on few-shot samples of the training set.
@@ -84,6 +92,12 @@ def evaluate_few_shot(
         "balanced_accuracy", "neg_log_loss"), or a callable ``(y_true, y_pred)``.
     method : str, optional
         Label for the ``method`` column (default: the estimator's class name).
+    calibration : bool, default=True
+        Also record how well the probabilities are calibrated: the expected calibration
+        error (:func:`expected_calibration_error`, 15 bins) and the Brier score
+        (:func:`sklearn.metrics.brier_score_loss`) of ``predict_proba`` on the test set,
+        when the fitted model has ``predict_proba`` and single-label classes (NaN
+        otherwise). Costs one ``predict_proba`` call per run, not timed.
     progress : bool, default=False
         A tqdm bar over the runs.
 
@@ -91,7 +105,7 @@ def evaluate_few_shot(
     -------
     pandas.DataFrame
         One row per run: ``method, n_per_class, seed, metric, score, fit_seconds,
-        predict_seconds``. Summarise with :func:`summarize`.
+        predict_seconds, ece, brier``. Summarise with :func:`summarize`.
 
     Examples
     --------
@@ -121,12 +135,120 @@ def evaluate_few_shot(
                 model.fit(X_s, y_s)
                 fit_seconds = time.perf_counter() - start
                 value, predict_seconds = score(model, X_test, y_test)
+                ece, brier = _calibration(model, X_test, y_test) if calibration else (nan, nan)
                 rows.append({
                     "method": method, "n_per_class": n, "seed": seed, "metric": name,
                     "score": value, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
+                    "ece": ece, "brier": brier,
                 })
                 bar.update(1)
     return pd.DataFrame(rows)
+
+
+def _calibration(model, X, y) -> tuple[float, float]:
+    """``(ECE, Brier score)`` of a fitted classifier on ``X``; NaNs when they do not apply."""
+    from sklearn.metrics import brier_score_loss
+
+    classes = getattr(model, "classes_", None)
+    if classes is None or not hasattr(model, "predict_proba"):
+        return nan, nan
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or y.ndim != 1 or not np.isin(y, classes).all():
+        return nan, nan  # multi-label, or test labels the model never saw
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    if proba.shape != (len(y), len(classes)):
+        return nan, nan
+    ece = expected_calibration_error(y, proba, classes=classes)
+    return ece, float(brier_score_loss(y, proba, labels=classes))
+
+
+def _proba_matrix(y_true, y_proba, classes):
+    """``(y, proba, classes)`` checked: a 1-D ``y_proba`` is P(``classes[1]``) of two classes."""
+    y_true = check_labels(y_true, name="y_true")
+    proba = np.asarray(y_proba, dtype=np.float64)
+    classes = np.unique(y_true) if classes is None else np.asarray(classes)
+    if proba.ndim == 1:
+        if len(classes) != 2:
+            raise ValueError(
+                f"a 1-D y_proba is the probability of the second of two classes, but there "
+                f"are {len(classes)} classes ({classes.tolist()})."
+            )
+        proba = np.column_stack([1.0 - proba, proba])
+    if proba.ndim != 2 or proba.shape[0] != len(y_true):
+        raise ValueError(
+            f"y_proba has shape {proba.shape}; expected ({len(y_true)}, n_classes) for "
+            f"{len(y_true)} labels."
+        )
+    if proba.shape[1] != len(classes):
+        raise ValueError(
+            f"y_proba has {proba.shape[1]} columns but there are {len(classes)} classes "
+            f"({classes.tolist()}); pass classes= (for a fitted model: its classes_) to say "
+            "which class each column is."
+        )
+    return y_true, proba, classes
+
+
+def _calibration_bins(y_true, y_proba, *, classes=None, n_bins=15):
+    """Per confidence bin: mean confidence, accuracy and count (NaN for empty bins).
+
+    Confidence is the highest probability of a row; a row is correct when its
+    highest-probability class is its label. Bins split [0, 1] into ``n_bins`` equal
+    widths, each holding ``(low, high]`` (the first one also 0).
+    """
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}.")
+    y_true, proba, classes = _proba_matrix(y_true, y_proba, classes)
+    confidence = proba.max(axis=1)
+    correct = classes[proba.argmax(axis=1)] == y_true
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(bins, confidence, n_bins) / counts
+        accuracy = np.bincount(bins, correct.astype(np.float64), n_bins) / counts
+    return mean_confidence, accuracy, counts
+
+
+def expected_calibration_error(y_true, y_proba, *, classes=None, n_bins=15) -> float:
+    """Expected calibration error of the top-label confidence (Guo et al., 2017).
+
+    Each text's confidence is its highest predicted probability. Texts are grouped into
+    ``n_bins`` equal-width confidence bins, and the ECE is the mean over bins, weighted
+    by their share of texts, of ``|accuracy - mean confidence|``: 0 for perfectly
+    calibrated probabilities, up to 1.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_proba : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Predicted probabilities (``predict_proba``); 1-D: the probability of
+        ``classes[1]`` of two classes.
+    classes : array-like, optional
+        The label of each column (a fitted model's ``classes_``); default the sorted
+        distinct labels of ``y_true``.
+    n_bins : int, default=15
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from fewshot.evaluation import expected_calibration_error
+    >>> y = ["a", "b", "a", "b"]
+    >>> proba = [[0.95, 0.05], [0.15, 0.85], [0.65, 0.35], [0.75, 0.25]]
+    >>> round(expected_calibration_error(y, proba), 3)  # (0.05 + 0.15 + 0.35 + 0.75) / 4
+    0.325
+    """
+    confidence, accuracy, counts = _calibration_bins(
+        y_true, y_proba, classes=classes, n_bins=n_bins
+    )
+    used = counts > 0
+    if not used.any():
+        return nan
+    weights = counts[used] / counts.sum()
+    return float(np.sum(weights * np.abs(accuracy[used] - confidence[used])))
 
 
 def summarize(runs):
@@ -135,8 +257,10 @@ def summarize(runs):
     Returns
     -------
     pandas.DataFrame
-        Columns ``method, n_per_class, metric, mean, std, n_seeds, fit_seconds`` and
-        ``result`` (e.g. ``"43.6 ± 3.0"``, in percent as the SetFit paper reports).
+        Columns ``method, n_per_class, metric, mean, std, n_seeds, fit_seconds``,
+        ``ece`` and ``brier`` (means over the seeds; NaN where the runs did not record
+        them) and ``result`` (e.g. ``"43.6 ± 3.0"``, in percent as the SetFit paper
+        reports).
 
     Examples
     --------
@@ -147,12 +271,17 @@ def summarize(runs):
     ['60.0 ± 10.0']
     """
     grouped = runs.groupby(["method", "n_per_class", "metric"], sort=False)
+    calibration = {c: (c, "mean") for c in ("ece", "brier") if c in runs.columns}
     table = grouped.agg(
         mean=("score", "mean"),
         std=("score", lambda s: float(np.std(s, ddof=0))),
         n_seeds=("seed", "nunique"),
         fit_seconds=("fit_seconds", "mean"),
+        **calibration,
     ).reset_index()
+    for column in ("ece", "brier"):
+        if column not in table.columns:
+            table[column] = nan
     table["result"] = [f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(table["mean"], table["std"])]
     return table
 

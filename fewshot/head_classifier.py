@@ -100,8 +100,9 @@ def _fit_temperature(logits, y, bounds=TEMPERATURE_BOUNDS) -> float:
     Examples
     --------
     >>> logits = np.array([[4.0, -4.0], [-4.0, 4.0], [4.0, -4.0], [-4.0, 4.0]])
-    >>> round(_fit_temperature(logits, np.array([0, 1, 1, 0])), 1)  # half wrong: flatten
-    20.0
+    >>> T = _fit_temperature(logits, np.array([0, 1, 0, 0]))  # 3 of 4 right: p = 0.75
+    >>> round(T, 3), round(8 / math.log(3), 3)
+    (7.282, 7.282)
     """
     from scipy.optimize import minimize_scalar
 
@@ -385,9 +386,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                         f"y holds labels that label_map does not name: {unknown}; label_map "
                         f"maps {sorted(indices, key=str)}."
                     )
-                encoded = np.searchsorted(classes, y)
-            head = [indices[plain(c)] for c in classes]
+                position = {label: i for i, label in enumerate(classes.tolist())}
+                encoded = np.asarray([position[plain(v)] for v in y], dtype=np.intp)
+            head = [indices[label] for label in classes.tolist()]
         elif y is None:
+            if len(set(names)) != len(names):
+                raise ValueError(
+                    f"The model's head names a class twice ({_head_classes_text(names)}); "
+                    "pass label_map={your_label: head_index} to tell its classes apart."
+                )
             order = sorted(range(len(names)), key=lambda i: names[i])
             classes = np.asarray([names[i] for i in order])
             head, encoded = order, None
@@ -401,27 +408,26 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             head, unmatched = [], []
             for label in classes:
                 index = _match_head_class(label, names, "label")
-                (unmatched.append(plain(label)) if index is None else head.append(index))
+                if index is None:
+                    unmatched.append(plain(label))
+                else:
+                    head.append(index)
             if unmatched:
                 raise ValueError(
                     f"y holds labels that match no class of the model's head: {unmatched}. The "
                     f"head's classes are {_head_classes_text(names)}. Use those names (any "
                     "case) or indices as labels, or pass label_map={your_label: head_class}."
                 )
-        head = np.asarray(head, dtype=np.intp)
-        if len(set(head.tolist())) != len(head):
-            taken = {}
-            for label, index in zip(classes.tolist(), head.tolist()):
-                taken.setdefault(index, []).append(label)
-            clash = next(labels for labels in taken.values() if len(labels) > 1)
-            raise ValueError(
-                f"labels {clash} all map to the same head class "
-                f"{names[head[classes.tolist().index(clash[0])]]!r}; each head class can "
-                "be one of your classes only."
-            )
-        if len(classes) != len(set(classes.tolist())) or len(classes) < 2:
-            raise ValueError("HeadClassifier needs at least two classes.")
-        return classes, head, encoded
+        taken: dict[int, list] = {}
+        for label, index in zip(classes.tolist(), head):
+            taken.setdefault(index, []).append(label)
+        for index, labels in taken.items():
+            if len(labels) > 1:
+                raise ValueError(
+                    f"labels {labels} all map to the head class {names[index]!r}; each head "
+                    "class can stand for one of your classes only."
+                )
+        return classes, np.asarray(head, dtype=np.intp), encoded
 
     def fit(self, X=None, y=None):
         """Zero-shot with ``y=None``; otherwise map the labels and fit the temperature.

@@ -10,7 +10,10 @@ reads it::
       config.json, model.safetensors, tokenizer files, modules.json, 1_Pooling/
                           kind "setfit": the fine-tuned encoder, also a
                           sentence-transformers model
-      encoder/            kind "pipeline": the pretrained encoder the pipeline embeds with
+      encoder/            kind "pipeline": the pretrained encoder the pipeline embeds with;
+                          kind "head" (a HeadClassifier): the pretrained model with its
+                          classification head, whose temperature and label map are in
+                          the manifest (no head.skops)
 
 A folder is self-contained: it holds every weight it needs, so loading it never reaches
 the hub. The trust rule, the same for every kind:
@@ -30,100 +33,30 @@ types and could be rewritten to run code.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MANIFEST", "load_model", "save_model"]  # the rest is fewshot-internal
+from ._persistence import (
+    ENCODER_FOLDER,
+    HEAD_FILE,
+    MANIFEST,
+    check_remote_code,
+    load_head,
+    new_manifest,
+    read_manifest,
+    write_encoder,
+    write_json,
+)
+from ._setfit_folder import restore_setfit
+from .embedder import DistilEmbedder
+from .setfit import SetFitClassifier
 
-MANIFEST = "fewshot.json"
-FORMAT = "fewshot-model"
-FORMAT_VERSION = 2
-HEAD_FILE = "head.skops"
-ENCODER_FOLDER = "encoder"
-_LEGACY_SETFIT = "fewshot_setfit.json"
-_LEGACY_CLI = "fewshot-model.json"
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+__all__ = ["MANIFEST", "load_model", "save_model"]
 
 
 # -- writing ---------------------------------------------------------------------------
-
-
-def write_encoder(loaded, folder: Path, *, pooling: str | None = None, max_length=None) -> None:
-    """Save a loaded encoder as a Hugging Face folder (safetensors + tokenizer).
-
-    With ``pooling``, also the sentence-transformers module files, so
-    ``SentenceTransformer(folder)`` embeds as fewshot does.
-    """
-    from ._loading import quiet_transformers
-
-    folder = Path(folder)
-    with quiet_transformers():
-        loaded.model.save_pretrained(folder, safe_serialization=True)
-    loaded.tokenizer.save_pretrained(folder)
-    if pooling is None:
-        return
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]
-    _write_json(folder / "modules.json", modules)
-    _write_json(
-        folder / "sentence_bert_config.json", {"max_seq_length": max_length, "do_lower_case": False}
-    )
-    (folder / "1_Pooling").mkdir(exist_ok=True)
-    _write_json(folder / "1_Pooling" / "config.json", {
-        "word_embedding_dimension": loaded.hidden_size,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    })
-
-
-def encoder_to_bytes(loaded) -> dict[str, bytes]:
-    """An encoder's saved files as ``{relative path: bytes}`` (how a pickle carries weights)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        write_encoder(loaded, Path(tmp))
-        return {
-            str(p.relative_to(tmp)): p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()
-        }
-
-
-def encoder_from_bytes(files: dict, device="auto"):
-    """The encoder :func:`encoder_to_bytes` wrote, loaded again (safetensors only)."""
-    from ._loading import load_saved_body
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, data in files.items():
-            path = Path(tmp) / name
-            if ".." in Path(name).parts or Path(name).is_absolute():
-                raise ValueError(f"refusing to write {name!r} outside the temporary folder.")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return load_saved_body(tmp, device)
-
-
-def _write_json(path: Path, value) -> None:
-    path.write_text(json.dumps(value, indent=2, default=_json_default) + "\n", encoding="utf-8")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, np.random.RandomState):
-        return None
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _stored_params(estimator, drop=()) -> dict:
-    params = estimator.get_params(deep=False)
-    return {k: v for k, v in params.items() if k not in drop}
 
 
 def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool = False) -> Path:
@@ -131,10 +64,10 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
 
     Parameters
     ----------
-    estimator : SetFitClassifier or Pipeline
-        A fitted :class:`~fewshot.SetFitClassifier`, or a fitted
-        ``Pipeline([("embed", DistilEmbedder(...)), ..., (name, classifier)])`` whose steps
-        after the embedder are scikit-learn estimators.
+    estimator : SetFitClassifier, HeadClassifier or Pipeline
+        A fitted :class:`~fewshot.SetFitClassifier` or :class:`~fewshot.HeadClassifier`,
+        or a fitted ``Pipeline([("embed", DistilEmbedder(...)), ..., (name, classifier)])``
+        whose steps after the embedder are scikit-learn estimators.
     directory : str or path-like
     metadata : dict, optional
         JSON-serialisable notes stored in the manifest (the CLI records its columns).
@@ -162,57 +95,68 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
     >>> load_model(folder).predict(["good"]).tolist() == clf.predict(["good"]).tolist()
     True
     """
+    if isinstance(estimator, SetFitClassifier):
+        return estimator.save(directory, setfit_compatible=setfit_compatible, metadata=metadata)
+    if setfit_compatible:
+        raise ValueError("setfit_compatible=True applies to a SetFitClassifier only.")
+    from .head_classifier import HeadClassifier
+
+    if isinstance(estimator, HeadClassifier):
+        return _save_head_classifier(estimator, directory, metadata)
     import skops.io
     from sklearn.utils.validation import check_is_fitted
 
-    from . import __version__
-    from .setfit import SetFitClassifier
+    from ._params import embedding_plan
 
+    embedder, head = _split_pipeline(estimator)
+    check_is_fitted(head)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "fewshot_version": __version__,
-        "metadata": dict(metadata or {}),
-    }
-    if isinstance(estimator, SetFitClassifier):
-        check_is_fitted(estimator, "head_")
-        write_encoder(
-            estimator.body_, folder, pooling=estimator.pooling, max_length=estimator.max_length_
-        )
-        head = estimator.head_
-        manifest.update(
-            kind="setfit",
-            params=_stored_params(estimator, drop=("head",)),
-            default_head=estimator.head is None,
-            fitted=estimator._fitted_state(),
-            classes=estimator.classes_.tolist(),
-        )
-        if setfit_compatible:
-            _write_setfit_files(estimator, folder)
-    else:
-        embedder, head = _split_pipeline(estimator)
-        check_is_fitted(head)
-        from ._params import embedding_plan
-
-        plan_loaded = embedding_plan(embedder).loaded
-        write_encoder(plan_loaded, folder / ENCODER_FOLDER)
-        manifest.update(
-            kind="pipeline",
-            params=_stored_params(embedder, drop=("cache", "progress")),
-            steps=[name for name, _ in estimator.steps],
-            classes=np.asarray(head.classes_).tolist(),
-            base_model={
-                "model": _model_identity(embedder.model),
-                "revision": embedder.revision,
-                "fingerprint": plan_loaded.fingerprint(),
-            },
-        )
-        if setfit_compatible:
-            raise ValueError("setfit_compatible=True applies to a SetFitClassifier only.")
+    loaded = embedding_plan(embedder).loaded
+    write_encoder(loaded, folder / ENCODER_FOLDER)
+    params = embedder.get_params(deep=False)
+    manifest = new_manifest(
+        "pipeline",
+        metadata,
+        params={k: v for k, v in params.items() if k not in ("cache", "progress")},
+        steps=[name for name, _ in estimator.steps],
+        classes=np.asarray(head.classes_).tolist(),
+        base_model={
+            "model": _model_identity(embedder.model),
+            "revision": embedder.revision,
+            "fingerprint": loaded.fingerprint(),
+        },
+    )
     skops.io.dump(head, folder / HEAD_FILE)
-    _write_json(folder / MANIFEST, manifest)
+    write_json(folder / MANIFEST, manifest)
+    return folder
+
+
+def _save_head_classifier(clf, directory, metadata) -> Path:
+    """Kind "head": the pretrained model (its head included) under ``encoder/``; the
+    temperature, label map and classes in the manifest. Nothing is pickled."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(clf, "temperature_")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    loaded = clf._loaded()
+    write_encoder(loaded, folder / ENCODER_FOLDER)
+    params = clf.get_params(deep=False)
+    manifest = new_manifest(
+        "head",
+        metadata,
+        # label_map travels in "fitted" as pairs: JSON object keys would turn ints into str.
+        params={k: v for k, v in params.items() if k not in ("cache", "progress", "label_map")},
+        fitted=clf._fitted_state(),
+        classes=clf.classes_.tolist(),
+        base_model={
+            "model": _model_identity(clf.model),
+            "revision": clf.revision,
+            "fingerprint": loaded.fingerprint(),
+        },
+    )
+    write_json(folder / MANIFEST, manifest)
     return folder
 
 
@@ -226,10 +170,11 @@ def _split_pipeline(estimator):
     """``(DistilEmbedder, head)`` of a fewshot pipeline, or a clear error."""
     from sklearn.pipeline import Pipeline
 
-    from .embedder import DistilEmbedder
-
-    if not (isinstance(estimator, Pipeline) and len(estimator.steps) >= 2
-            and isinstance(estimator.steps[0][1], DistilEmbedder)):
+    if not (
+        isinstance(estimator, Pipeline)
+        and len(estimator.steps) >= 2
+        and isinstance(estimator.steps[0][1], DistilEmbedder)
+    ):
         raise TypeError(
             f"save_model takes a fitted SetFitClassifier or a Pipeline whose first step is "
             f"a DistilEmbedder, got {type(estimator).__name__}."
@@ -238,93 +183,7 @@ def _split_pipeline(estimator):
     return estimator.steps[0][1], (rest.steps[0][1] if len(rest.steps) == 1 else rest)
 
 
-def _write_setfit_files(estimator, folder: Path) -> None:
-    import joblib
-
-    labels = None if estimator.multilabel_ else [str(c) for c in estimator.classes_]
-    _write_json(folder / "config_setfit.json", {"normalize_embeddings": False, "labels": labels})
-    joblib.dump(estimator.head_, folder / "model_head.pkl")
-
-
 # -- reading ---------------------------------------------------------------------------
-
-
-def read_manifest(folder, *, what: str = "fewshot model") -> dict:
-    """The manifest of a saved folder (a fewshot 0.1 SetFit marker is converted)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"model folder {str(folder)!r} does not exist.")
-    if (folder / MANIFEST).is_file():
-        manifest = _read_json(folder / MANIFEST)
-    elif (folder / _LEGACY_SETFIT).is_file():
-        manifest = _from_legacy_setfit(_read_json(folder / _LEGACY_SETFIT))
-    elif (folder / _LEGACY_CLI).is_file():
-        raise ValueError(
-            f"{str(folder)!r} was written by fewshot 0.1's `fewshot train`, whose "
-            "pipeline.skops could be rewritten to run code when loaded; it is not loaded. "
-            "Train it again with this version (`fewshot train ...`)."
-        )
-    else:
-        raise ValueError(
-            f"{str(folder)!r} is not a {what} folder saved by fewshot: it has no {MANIFEST}. "
-            "Save one with save_model(estimator, folder), SetFitClassifier.save(folder) or "
-            "`fewshot train`."
-        )
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValueError(
-            f"{str(folder)!r} holds format {manifest.get('format')!r} version "
-            f"{manifest.get('format_version')!r}; this fewshot reads {FORMAT!r} up to "
-            f"version {FORMAT_VERSION}. Upgrade fewshot."
-        )
-    return manifest
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{str(path)!r} is not readable JSON ({exc}).") from exc
-
-
-def _from_legacy_setfit(marker: dict) -> dict:
-    return {
-        "format": FORMAT,
-        "format_version": 1,
-        "fewshot_version": marker.get("fewshot_version"),
-        "kind": "setfit",
-        "params": marker["params"],
-        "default_head": marker.get("default_head", True),
-        "fitted": {key: marker[key] for key in
-                   ("layer", "max_length", "multilabel", "n_pairs", "train_loss")},
-        "classes": marker["classes"],
-        "metadata": {},
-    }
-
-
-def _load_head(folder: Path):
-    import skops.io
-
-    file = folder / HEAD_FILE
-    if not file.is_file():
-        raise ValueError(f"{str(folder)!r} has no {HEAD_FILE}; the folder is incomplete.")
-    untrusted = skops.io.get_untrusted_types(file=file)
-    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if foreign:
-        raise ValueError(
-            f"The head in {str(folder)!r} uses types outside scikit-learn and numpy "
-            f"({foreign}); refusing to load them. Load it with skops yourself if you trust it."
-        )
-    return skops.io.load(file, trusted=untrusted)
-
-
-def _check_remote_code(folder: Path, params: dict, trust_remote_code: bool) -> None:
-    if params.get("trust_remote_code") and not trust_remote_code:
-        raise ValueError(
-            f"{str(folder)!r} was saved with trust_remote_code=True: loading it could run "
-            "Python code from a model folder, so it is refused. If you have read that code "
-            "and trust it, pass trust_remote_code=True to load_model (--trust-remote-code "
-            "on the command line)."
-        )
 
 
 def load_model(directory, *, model=None, device="auto", trust_remote_code: bool = False):
@@ -334,8 +193,9 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
     ----------
     directory : str or path-like
     model : str or path-like, optional
-        For a pipeline folder: embed with this encoder instead of the copy in the
-        folder (it must be the same weights when the folder recorded their fingerprint).
+        For a pipeline or HeadClassifier folder: use this model instead of the copy in
+        the folder (it must be the same weights when the folder recorded their
+        fingerprint).
         A SetFit folder holds its own fine-tuned encoder and takes no ``model``.
     device : "auto", str or torch.device, default="auto"
     trust_remote_code : bool, default=False
@@ -344,13 +204,13 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
 
     Returns
     -------
-    SetFitClassifier or Pipeline
+    SetFitClassifier, HeadClassifier or Pipeline
         Predicts exactly as the estimator that was saved.
     """
     folder = Path(directory)
     manifest = read_manifest(folder)
     params = dict(manifest.get("params") or {})
-    _check_remote_code(folder, params, trust_remote_code)
+    check_remote_code(folder, params, trust_remote_code)
     kind = manifest.get("kind")
     if kind == "setfit":
         if model is not None:
@@ -358,11 +218,11 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
                 f"{str(folder)!r} holds its own fine-tuned encoder; model= is not used for "
                 "a SetFit folder."
             )
-        from .setfit import SetFitClassifier
-
-        return SetFitClassifier._from_folder(folder, manifest, _load_head(folder), device)
+        return restore_setfit(SetFitClassifier, folder, manifest, load_head(folder), device)
     if kind == "pipeline":
         return _load_pipeline(folder, manifest, params, model, device, trust_remote_code)
+    if kind == "head":
+        return _load_head_classifier(folder, manifest, params, model, device, trust_remote_code)
     raise ValueError(f"{str(folder)!r} holds an unknown model kind {kind!r}; upgrade fewshot.")
 
 
@@ -370,9 +230,8 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
     from sklearn.pipeline import Pipeline
 
     from ._params import load_model_for
-    from .embedder import DistilEmbedder
 
-    head = _load_head(folder)
+    head = load_head(folder)
     base = manifest.get("base_model") or {}
     if model is None:
         encoder = folder / ENCODER_FOLDER
@@ -396,3 +255,30 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
     names = manifest.get("steps") or ["embed", "classify"]
     rest = head.steps if isinstance(head, Pipeline) else [(names[-1], head)]
     return Pipeline([(names[0], embedder), *rest])
+
+
+def _load_head_classifier(folder, manifest, params, model, device, trust_remote_code):
+    """A HeadClassifier from a kind "head" folder: its model from ``encoder/`` (or ``model``)."""
+    from ._params import load_model_for
+    from .head_classifier import HeadClassifier
+
+    base = manifest.get("base_model") or {}
+    if model is None:
+        encoder = folder / ENCODER_FOLDER
+        if not (encoder / "config.json").is_file():
+            raise ValueError(
+                f"{str(folder)!r} has no {ENCODER_FOLDER}/ with the model's weights "
+                f"({base.get('model')!r}); pass model=<that model's folder or id>."
+            )
+        params.update(model=str(encoder.resolve()), revision=None)
+    else:
+        params.update(model=os.fspath(model))
+    params.update(device=device, trust_remote_code=bool(trust_remote_code), progress=False)
+    if model is not None and base.get("fingerprint"):
+        found = load_model_for(params).fingerprint()
+        if found is not None and found != base["fingerprint"]:
+            raise ValueError(
+                f"model={os.fspath(model)!r} is not the encoder {str(folder)!r} was saved "
+                f"with ({base.get('model')!r}): its files differ. Pass that model."
+            )
+    return HeadClassifier._from_folder(params, manifest)

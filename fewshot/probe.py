@@ -17,8 +17,9 @@ from threadpoolctl import threadpool_limits
 
 from ._encoding import l2_normalize
 from ._loading import DEFAULT_MODEL
-from ._params import as_embedder, embedding_plan, resolved_normalize
+from ._params import embedding_plan, resolved_normalize
 from ._validation import check_labels, check_texts
+from .embedder import as_embedder
 from .pooling import POOLINGS
 
 __all__ = ["ProbeResult", "probe_layers"]

@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._contrastive import TrainingSchedule, train_body
 from ._encoding import tokenize
-from ._loading import DEFAULT_MODEL, load_saved_body, trainable_copy
+from ._loading import DEFAULT_MODEL, trainable_copy
 from ._params import (
     ENCODING_CONSTRAINTS,
     Classifier,
@@ -40,8 +40,9 @@ from ._params import (
     resolve_plan,
     validate_params,
 )
+from ._persistence import encoder_from_bytes, encoder_to_bytes
+from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
-from .model_folder import encoder_from_bytes, encoder_to_bytes, load_model, save_model
 from .sampling import SAMPLING, sample_pairs
 
 __all__ = ["SetFitClassifier"]
@@ -365,7 +366,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory, *, setfit_compatible: bool = False) -> Path:
+    def save(self, directory, *, setfit_compatible: bool = False, metadata=None) -> Path:
         """Write the fitted classifier to ``directory`` without pickling weights.
 
         The folder holds the fine-tuned body as a Hugging Face model (``config.json``,
@@ -381,12 +382,16 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             Also write ``config_setfit.json`` and setfit's pickled ``model_head.pkl`` so
             ``setfit.SetFitModel.from_pretrained(directory)`` loads the whole model.
             fewshot's own :meth:`load` never reads the pickle.
+        metadata : dict, optional
+            JSON-serialisable notes stored in the manifest.
 
         Returns
         -------
         Path
         """
-        return save_model(self, directory, setfit_compatible=setfit_compatible)
+        return write_setfit_folder(
+            self, directory, setfit_compatible=setfit_compatible, metadata=metadata
+        )
 
     @classmethod
     def load(cls, directory, *, device="auto", trust_remote_code=False) -> SetFitClassifier:
@@ -404,42 +409,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         -------
         SetFitClassifier
         """
-        from .model_folder import read_manifest
-
-        manifest = read_manifest(directory, what="SetFitClassifier")
-        if manifest.get("kind") != "setfit":
-            raise ValueError(
-                f"{str(directory)!r} is not a SetFitClassifier folder: it holds a "
-                f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
-            )
-        return load_model(directory, device=device, trust_remote_code=trust_remote_code)
-
-    def _fitted_state(self) -> dict:
-        return {
-            "layer": int(self.layer_),
-            "max_length": int(self.max_length_),
-            "multilabel": bool(self.multilabel_),
-            "n_pairs": int(self.n_pairs_),
-            "train_loss": [float(v) for v in self.train_loss_],
-        }
-
-    @classmethod
-    def _from_folder(cls, folder, manifest, head, device) -> SetFitClassifier:
-        known = cls().get_params(deep=False)
-        params = {k: v for k, v in manifest["params"].items() if k in known}
-        params.update(device=device, progress=False)
-        clf = cls(**params)
-        clf.head = None if manifest.get("default_head", True) else _unwrap(head)
-        fitted = manifest["fitted"]
-        clf.body_ = load_saved_body(folder, device)
-        clf.layer_ = int(fitted["layer"])
-        clf.max_length_ = int(fitted["max_length"])
-        clf.multilabel_ = bool(fitted["multilabel"])
-        clf.classes_ = np.asarray(manifest["classes"])
-        clf.n_pairs_ = int(fitted["n_pairs"])
-        clf.train_loss_ = list(fitted["train_loss"])
-        clf.head_ = head
-        return clf
+        return read_setfit_folder(
+            cls, directory, device=device, trust_remote_code=trust_remote_code
+        )
 
     # -- pickling: weights travel as safetensors bytes, not as pickled tensors -----------
 
@@ -455,9 +427,3 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if files is not None:
             self.body_ = encoder_from_bytes(files, self.device)
-
-
-def _unwrap(head):
-    """The user's head inside a multi-label wrapper, for the ``head`` parameter."""
-    inner = getattr(head, "estimator", None) or getattr(head, "base_estimator", None)
-    return clone(inner if inner is not None else head)

@@ -11,224 +11,37 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.base import clone
 
+from ._drawing import (
+    METHODS,
+    ContinuousColours,
+    check_point_labels,
+    colours_for,
+    label_silhouette,
+    legend_entries,
+    method_label,
+    project_2d,
+    pyplot,
+    scatter_labelled,
+    style_axes,
+)
 from ._encoding import l2_normalize
 from ._loading import DEFAULT_MODEL, short_model_name
-from ._optional import require
-from ._params import as_embedder, resolved_normalize
+from ._params import resolved_normalize
 from ._validation import check_labels, check_texts
-from .embedder import DistilEmbedder
+from .embedder import DistilEmbedder, as_embedder
 
-__all__ = ["METHODS", "plot_before_after", "plot_embeddings", "plot_layers", "plot_probe"]
+_pyplot = pyplot  # used by plot_calibration
 
-METHODS = ("umap", "pca", "tsne")
-_METHOD_LABELS = {"umap": "UMAP", "pca": "PCA", "tsne": "t-SNE"}
+__all__ = [
+    "METHODS",
+    "plot_before_after",
+    "plot_calibration",
+    "plot_embeddings",
+    "plot_layers",
+    "plot_probe",
+]
 
-
-def _pyplot():
-    return require("matplotlib.pyplot", extra="viz", feature="fewshot.viz (figures)")
-
-
-# -- projection -----------------------------------------------------------------------
-
-
-def _projector(method, n_samples: int, random_state):
-    """A fresh 2-D projector for ``method`` sized for ``n_samples`` points."""
-    if not isinstance(method, str):
-        if not hasattr(method, "fit_transform"):
-            raise TypeError(
-                f"method must be one of {list(METHODS)}, None, or an object with "
-                f"fit_transform (such as umap.UMAP(...)), got {method!r}."
-            )
-        return clone(method) if hasattr(method, "get_params") else method
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not valid; choose one of {list(METHODS)} or None.")
-    minimum = 2 if method == "pca" else 4
-    if n_samples < minimum:
-        raise ValueError(
-            f"method={method!r} needs at least {minimum} points to project, got {n_samples}."
-        )
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=random_state)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        # Perplexity must stay below the number of points.
-        perplexity = float(min(30.0, max(1.0, (n_samples - 1) / 3)))
-        return TSNE(
-            n_components=2, perplexity=perplexity, init="pca", metric="cosine",
-            random_state=random_state,
-        )
-    umap = require("umap", extra="viz", feature="method='umap'")
-
-    return umap.UMAP(
-        n_components=2,
-        n_neighbors=int(min(15, n_samples - 1)),
-        metric="cosine",  # sentence embeddings compare by angle
-        # Spectral initialisation breaks down on a handful of points.
-        init="spectral" if n_samples > 10 else "random",
-        random_state=random_state,
-        # A seeded UMAP runs single-threaded anyway; saying so avoids its warning.
-        n_jobs=1 if random_state is not None else -1,
-    )
-
-
-def _project(X, method, random_state) -> np.ndarray:
-    if method is None:
-        if X.shape[1] != 2:
-            raise ValueError(
-                f"method=None plots X as it is, so X needs 2 columns; it has {X.shape[1]}. "
-                f"Use method='umap', 'pca' or 'tsne' to project it."
-            )
-        return X.astype(np.float64, copy=False)
-    projector = _projector(method, X.shape[0], random_state)
-    return np.asarray(projector.fit_transform(X), dtype=np.float64)
-
-
-def _method_label(method) -> str:
-    if method is None:
-        return "embedding"
-    if isinstance(method, str):
-        return _METHOD_LABELS[method]
-    return type(method).__name__
-
-
-# -- labels and colours ---------------------------------------------------------------
-
-
-def _classes(y) -> list:
-    """The distinct labels, sorted when they can be."""
-    distinct = list(dict.fromkeys(y.tolist()))
-    try:
-        return sorted(distinct)
-    except TypeError:
-        return distinct
-
-
-def _label_name(label, target_names) -> str:
-    if target_names is None:
-        return str(label)
-    if isinstance(target_names, dict):
-        return str(target_names.get(label, label))
-    if isinstance(label, (int, np.integer)) and 0 <= label < len(target_names):
-        return str(target_names[label])
-    return str(label)
-
-
-# More distinct values than this in numeric labels means a quantity, not classes.
-_MAX_CLASSES = 20
-# Legends list at most this many classes, then "... and N more".
-_MAX_LEGEND = 12
-
-
-def _is_continuous(y) -> bool:
-    """Numeric labels with fractions, or with more distinct values than classes would have."""
-    if y is None or y.dtype.kind not in "fiu":
-        return False
-    distinct = np.unique(y)
-    return len(distinct) > _MAX_CLASSES or (
-        y.dtype.kind == "f" and not np.all(np.equal(np.mod(distinct, 1), 0))
-    )
-
-
-class _Continuous:
-    """Colours for a continuous label: one colour map and its range (drawn with a colour bar)."""
-
-    def __init__(self, y):
-        matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")
-        self.cmap = matplotlib.colormaps["viridis"]
-        self.norm = matplotlib.colors.Normalize(vmin=float(np.min(y)), vmax=float(np.max(y)))
-        self.mappable = matplotlib.cm.ScalarMappable(norm=self.norm, cmap=self.cmap)
-
-
-def _colours_for(y):
-    """``{}`` without labels, a :class:`_Continuous` for quantities, else a palette."""
-    if y is None:
-        return {}
-    if _is_continuous(y):
-        return _Continuous(y)
-    return _palette(_classes(y))
-
-
-def _legend_entries(ax):
-    """Handles and labels of ``ax``, capped at ``_MAX_LEGEND`` classes."""
-    handles, labels = ax.get_legend_handles_labels()
-    if len(labels) > _MAX_LEGEND:
-        from matplotlib.lines import Line2D
-
-        extra = len(labels) - (_MAX_LEGEND - 1)
-        handles = handles[: _MAX_LEGEND - 1] + [Line2D([], [], linestyle="none")]
-        labels = labels[: _MAX_LEGEND - 1] + [f"... and {extra} more"]
-    return handles, labels
-
-
-def _palette(classes) -> dict:
-    """One colour per class: tab10, tab20, then an evenly spaced colour map."""
-    matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")
-
-    n = len(classes)
-    if n <= 10:
-        colours = matplotlib.colormaps["tab10"].colors[:n]
-    elif n <= 20:
-        colours = matplotlib.colormaps["tab20"].colors[:n]
-    else:
-        colours = matplotlib.colormaps["turbo"](np.linspace(0.05, 0.95, n))
-    return {label: tuple(matplotlib.colors.to_rgba(c)) for label, c in zip(classes, colours)}
-
-
-def _check_labels(y, n_samples):
-    """Labels for the colours (optional): one per point, by position."""
-    return None if y is None else check_labels(y, n_samples, noun="point")
-
-
-def _point_size(n_samples: int) -> float:
-    return float(np.clip(3000.0 / max(n_samples, 1), 4.0, 40.0))
-
-
-def _scatter(ax, Z, y, colours, target_names):
-    size = _point_size(len(Z))
-    if y is None:
-        ax.scatter(Z[:, 0], Z[:, 1], s=size, color="tab:blue", alpha=0.85, linewidths=0)
-        return
-    if isinstance(colours, _Continuous):
-        ax.scatter(Z[:, 0], Z[:, 1], s=size, c=y, cmap=colours.cmap, norm=colours.norm,
-                   alpha=0.85, linewidths=0)
-        return
-    for label, colour in colours.items():
-        mask = y == label
-        if mask.any():
-            ax.scatter(
-                Z[mask, 0], Z[mask, 1], s=size, color=colour, alpha=0.85, linewidths=0,
-                label=_label_name(label, target_names),
-            )
-
-
-def _style(ax, title, method):
-    ax.set_xticks([])
-    ax.set_yticks([])
-    label = _method_label(method)
-    ax.set_xlabel(f"{label} 1", fontsize="small")
-    ax.set_ylabel(f"{label} 2", fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-
-
-def _silhouette(X, y, random_state) -> float | None:
-    """Cosine silhouette of the labels in the full feature space (None if undefined)."""
-    from sklearn.metrics import silhouette_score
-
-    if y is None or _is_continuous(y):
-        return None
-    n_classes = len(np.unique(y))
-    if not 2 <= n_classes < len(y):
-        return None
-    return float(
-        silhouette_score(X, y, metric="cosine", sample_size=min(len(y), 2000),
-                         random_state=random_state)
-    )
 
 
 def _as_embedder(model, *, layers, pooling) -> DistilEmbedder:
@@ -310,22 +123,22 @@ def plot_embeddings(
     >>> sum(len(c.get_offsets()) for c in ax.collections)
     30
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     features = _features(X, embedder)
-    y = _check_labels(y, len(features))
-    Z = _project(features, method, random_state)
+    y = check_point_labels(y, len(features))
+    Z = project_2d(features, method, random_state)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5))
-    colours = _colours_for(y)
-    _scatter(ax, Z, y, colours, target_names)
+    colours = colours_for(y)
+    scatter_labelled(ax, Z, y, colours, target_names)
     if title is None:
-        title = f"{_method_label(method)} of {len(Z)} points"
-    _style(ax, title, method)
-    if legend and isinstance(colours, _Continuous):
+        title = f"{method_label(method)} of {len(Z)} points"
+    style_axes(ax, title, method)
+    if legend and isinstance(colours, ContinuousColours):
         ax.figure.colorbar(colours.mappable, ax=ax, shrink=0.8)
     elif legend and y is not None:
-        ax.legend(*_legend_entries(ax), fontsize="small", markerscale=1.5, frameon=False,
+        ax.legend(*legend_entries(ax), fontsize="small", markerscale=1.5, frameon=False,
                   loc="best")
     return ax
 
@@ -384,12 +197,12 @@ def plot_layers(
     >>> [ax.get_title().split(" ·")[0] for ax in fig.axes]
     ['layer 0 (embeddings)', 'layer 6']
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     if not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be an int >= 1, got {ncols!r}.")
     texts = check_texts(texts, name="texts", allow_empty=False)
-    y = _check_labels(y, len(texts))
+    y = check_point_labels(y, len(texts))
     embedder = _as_embedder(model, layers=layers, pooling=pooling)
     normalize = resolved_normalize(embedder)  # per layer below, not over the concatenation
     embedder.set_params(normalize=False, progress=bool(progress or embedder.progress))
@@ -400,31 +213,31 @@ def plot_layers(
     ncols = min(ncols, len(chosen))
     nrows = math.ceil(len(chosen) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.1 * ncols, 3.0 * nrows + 0.6), squeeze=False)
-    colours = _colours_for(y)
+    colours = colours_for(y)
     for i, layer in enumerate(chosen):
         ax = axes.flat[i]
         columns = features[:, i * width : (i + 1) * width]
         if normalize:
             columns = l2_normalize(columns.copy())
-        Z = _project(columns, method, random_state)
-        _scatter(ax, Z, y, colours, target_names)
+        Z = project_2d(columns, method, random_state)
+        scatter_labelled(ax, Z, y, colours, target_names)
         title = f"layer {layer} (embeddings)" if layer == 0 else f"layer {layer}"
-        score = _silhouette(columns, y, random_state)
+        score = label_silhouette(columns, y, random_state)
         if score is not None:
             title += f" · silhouette {score:.2f}"
-        _style(ax, title, method)
+        style_axes(ax, title, method)
         ax.set_xlabel("")
         ax.set_ylabel("")
     for ax in axes.flat[len(chosen) :]:
         fig.delaxes(ax)
     fig.suptitle(
-        f"{_method_label(method)} per layer · {short_model_name(embedder.model)} · "
+        f"{method_label(method)} per layer · {short_model_name(embedder.model)} · "
         f"{embedder.pooling_} pooling"
     )
-    if isinstance(colours, _Continuous):
+    if isinstance(colours, ContinuousColours):
         fig.colorbar(colours.mappable, ax=fig.axes, shrink=0.8)
     elif y is not None:
-        handles, labels = _legend_entries(axes.flat[0])
+        handles, labels = legend_entries(axes.flat[0])
         fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)),
                    frameon=False, markerscale=1.5)
     fig.tight_layout(rect=(0, 0.06 if y is not None else 0, 1, 1))
@@ -464,7 +277,7 @@ def plot_before_after(
     matplotlib.figure.Figure
         Two Axes: "pretrained ..." and "fine-tuned ...".
     """
-    plt = _pyplot()
+    plt = pyplot()
     from sklearn.utils.validation import check_is_fitted
 
     for name in ("model", "layer", "pooling", "transform"):
@@ -475,7 +288,7 @@ def plot_before_after(
             )
     check_is_fitted(clf)
     texts = check_texts(texts, name="texts", allow_empty=False)
-    y = _check_labels(y, len(texts))
+    y = check_point_labels(y, len(texts))
     if y is None:
         raise TypeError("y is None; the picture colours texts by their labels.")
 
@@ -493,19 +306,19 @@ def plot_before_after(
         )
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    colours = _colours_for(y)
+    colours = colours_for(y)
     layer_note = f"layer {clf.layer}, {clf.pooling} pooling"
     panels = (("pretrained", before), ("fine-tuned (SetFit)", after))
     for ax, (name, features) in zip(axes, panels):
-        Z = _project(features, method, random_state)
-        _scatter(ax, Z, y, colours, target_names)
+        Z = project_2d(features, method, random_state)
+        scatter_labelled(ax, Z, y, colours, target_names)
         title = f"{name} · {layer_note}"
-        score = _silhouette(features, y, random_state)
+        score = label_silhouette(features, y, random_state)
         if score is not None:
             title += f"\nsilhouette {score:.2f}"
-        _style(ax, title, method)
+        style_axes(ax, title, method)
     fig.suptitle(f"{short_model_name(clf.model)}: before and after fine-tuning")
-    handles, labels = _legend_entries(axes[0])
+    handles, labels = legend_entries(axes[0])
     fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)), frameon=False,
                markerscale=1.5)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -527,7 +340,7 @@ def plot_probe(result, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    plt = _pyplot()
+    plt = pyplot()
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
@@ -557,3 +370,118 @@ def plot_probe(result, ax=None):
     ax.grid(alpha=0.3)
     return ax
 
+
+def _calibration_entries(classifiers_or_probas) -> list[tuple[str | None, object]]:
+    """``[(name or None, classifier or probabilities)]`` from the accepted forms."""
+    if isinstance(classifiers_or_probas, dict):
+        return [(str(name), item) for name, item in classifiers_or_probas.items()]
+    if isinstance(classifiers_or_probas, (list, tuple)) and any(
+        hasattr(item, "predict_proba") or isinstance(item, np.ndarray)
+        for item in classifiers_or_probas
+    ):
+        return [(None, item) for item in classifiers_or_probas]
+    # One classifier, or one probability matrix (an array or nested lists of numbers).
+    return [(None, classifiers_or_probas)]
+
+
+def _model_name(model) -> str:
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline):
+        return " + ".join(type(step).__name__ for _, step in model.steps)
+    return type(model).__name__
+
+
+def plot_calibration(
+    classifiers_or_probas,
+    X=None,
+    y=None,
+    *,
+    classes=None,
+    n_bins=15,
+    ax=None,
+    title=None,
+):
+    """Reliability diagram: accuracy against confidence, one line per classifier.
+
+    Each text's confidence is its highest predicted probability; texts are grouped into
+    ``n_bins`` equal-width confidence bins and each non-empty bin is drawn at (mean
+    confidence, accuracy). Points on the diagonal are perfectly calibrated, points below
+    it overconfident. The legend gives each line's expected calibration error
+    (:func:`fewshot.evaluation.expected_calibration_error`, the same bins).
+
+    Parameters
+    ----------
+    classifiers_or_probas : classifier, array, or a list or dict of them
+        Fitted classifiers (anything with ``predict_proba`` and ``classes_``, scored on
+        ``X``) and/or predicted probabilities of shape (n_samples, n_classes) (or
+        (n_samples,) for the second of two classes). A dict gives the legend names;
+        otherwise classifiers are named after their class.
+    X : sequence of str or array-like, optional
+        The inputs the classifiers predict on; not needed for probabilities.
+    y : array-like of shape (n_samples,)
+        True labels.
+    classes : array-like, optional
+        The label of each probability column, for probabilities given as arrays
+        (default: the sorted distinct labels of ``y``); classifiers use their
+        ``classes_``.
+    n_bins : int, default=15
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Default: "Reliability diagram · <n> texts".
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fewshot.viz import plot_calibration
+    >>> y = np.array([0, 1] * 50)
+    >>> sharp = np.where(y[:, None] == [0, 1], 0.99, 0.01)
+    >>> ax = plot_calibration({"sharp": sharp, "flat": np.full((100, 2), 0.5)}, y=y)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()][1:]
+    ['sharp (ECE 0.010)', 'flat (ECE 0.000)']
+    """
+    from .evaluation import _calibration_bins, expected_calibration_error
+
+    plt = _pyplot()
+    if y is None:
+        raise TypeError("y is None; the diagram compares probabilities with the true labels.")
+    if isinstance(classifiers_or_probas, (list, tuple, dict)) and not classifiers_or_probas:
+        raise ValueError("classifiers_or_probas is empty; give a classifier or probabilities.")
+    entries = _calibration_entries(classifiers_or_probas)
+    y = check_labels(y, name="y")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    seen: dict[str, int] = {}
+    for i, (name, item) in enumerate(entries):
+        if hasattr(item, "predict_proba"):
+            if X is None:
+                raise TypeError(
+                    f"X is None, but {_model_name(item)} is a classifier: pass the inputs it "
+                    "predicts on (or its predicted probabilities instead)."
+                )
+            proba, columns = item.predict_proba(X), np.asarray(item.classes_)
+            name = name or _model_name(item)
+        else:
+            proba, columns = item, classes
+            name = name or ("probabilities" if len(entries) == 1 else f"probabilities {i + 1}")
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} #{seen[name]}"
+        confidence, accuracy, counts = _calibration_bins(y, proba, classes=columns, n_bins=n_bins)
+        ece = expected_calibration_error(y, proba, classes=columns, n_bins=n_bins)
+        used = counts > 0
+        ax.plot(confidence[used], accuracy[used], marker="o", markersize=4,
+                label=f"{name} (ECE {ece:.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (highest predicted probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title or f"Reliability diagram · {len(y)} texts", fontsize="medium")
+    ax.legend(fontsize="small", frameon=False, loc="upper left")
+    ax.grid(alpha=0.3)
+    return ax
