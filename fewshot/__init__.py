@@ -1,5 +1,6 @@
 """fewshot: Hugging Face encoders as scikit-learn building blocks for few labelled texts."""
 
+from ._encoding import TruncationWarning
 from ._loading import DEFAULT_MODEL, ModelNotFoundError
 from .cache import CacheWarning, EmbeddingCache
 from .embedder import DistilEmbedder
@@ -20,6 +21,7 @@ __all__ = [
     "ModelNotFoundError",
     "ProbeResult",
     "SetFitClassifier",
+    "TruncationWarning",
     "clear_caches",
     "clear_model_cache",
     "load_model",

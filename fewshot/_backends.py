@@ -34,7 +34,7 @@ import weakref
 import numpy as np
 import torch
 
-from ._forward import capture_layers
+from ._forward import capture_layers, only_blocks
 from ._loading import LoadedModel, quiet_transformers
 from ._optional import require
 
@@ -99,25 +99,6 @@ def check_onnx_installed() -> None:
 # -- export -----------------------------------------------------------------------
 
 
-def _parent_of(root: torch.nn.Module, target: torch.nn.Module):
-    for module in root.modules():
-        for attribute, child in module.named_children():
-            if child is target:
-                return module, attribute
-    raise ValueError("could not find the module holding the transformer layers")
-
-
-@contextlib.contextmanager
-def _only_first_blocks(loaded: LoadedModel, depth: int):
-    """Temporarily drop the blocks above ``depth``, so the export stops there too."""
-    parent, attribute = _parent_of(loaded.body, loaded.blocks)
-    setattr(parent, attribute, torch.nn.ModuleList(list(loaded.blocks)[:depth]))
-    try:
-        yield
-    finally:
-        setattr(parent, attribute, loaded.blocks)
-
-
 class _LayerOutputs(torch.nn.Module):
     """The model as one function: token ids and mask -> chosen hidden states (+ logits).
 
@@ -177,7 +158,7 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
     # (At least one block: transformers records layer 0 as the first block's input.)
     depth = loaded.n_layers if head else max(1, max(layers))
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with loaded.lock, _only_first_blocks(loaded, depth), quiet_transformers(), _quiet():
+    with loaded.lock, only_blocks(loaded, 0, depth), quiet_transformers(), _quiet():
         torch.onnx.export(
             wrapper,
             (sample, mask),

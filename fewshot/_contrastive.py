@@ -6,6 +6,7 @@ Each step pads and pools through the encoding path's own helpers
 (:func:`fewshot._encoding.pad_batch`, :func:`fewshot._encoding.pooled_features`), so the
 body trains on exactly the embedding it later produces; every distinct text of a step
 runs through the body once, however many of the step's pairs it appears in.
+Class descriptions (``label_descriptions``) join the texts as anchors of their class.
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ import numpy as np
 import torch
 
 from ._encoding import EncodingSpec, pad_batch, pooled_features
+from ._forward import forward_layers, only_blocks, replace_block_input
 from ._loading import LoadedModel
+from ._validation import plain
 
-__all__ = ["TrainingSchedule", "cosine_similarity_loss", "train_body"]
+__all__ = [
+    "LabelDescriptions",
+    "TrainingSchedule",
+    "anchor_texts",
+    "cosine_similarity_loss",
+    "train_body",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ def train_body(
     *,
     torch_seed: int,
     order_seed: int,
+    n_frozen: int = 0,
     progress: bool = False,
 ) -> list[float]:
     """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return each epoch's mean loss.
@@ -70,6 +80,11 @@ def train_body(
     The first epoch takes the pairs in the sampler's order, later epochs reshuffle them
     with ``order_seed``; dropout draws from ``torch_seed`` without touching the
     caller's global torch random state.
+
+    With ``n_frozen`` the bottom blocks stay as they are: each distinct text runs through
+    them once, its token states are kept, and every step trains only the blocks above
+    from those states (the same result as a forward through frozen blocks in eval mode,
+    at a fraction of the cost).
     """
     from tqdm.auto import tqdm
 
@@ -77,7 +92,17 @@ def train_body(
     pad_id = body.tokenizer.pad_token_id or 0
     batch_size = schedule.batch_size
     total = schedule.n_steps(len(pairs))
-    optimizer = torch.optim.AdamW(network.parameters(), lr=float(schedule.learning_rate))
+    states = _frozen_states(body, token_ids, n_frozen, pad_id) if n_frozen else None
+    trainable = (
+        [p for block in body.blocks[n_frozen:] for p in block.parameters()]
+        if n_frozen
+        else list(network.parameters())
+    )
+    for parameter in network.parameters():
+        parameter.requires_grad_(not n_frozen)
+    for parameter in trainable:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(trainable, lr=float(schedule.learning_rate))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor(len(pairs)))
     order_rng = np.random.default_rng(order_seed)
     devices = [body.device.index or 0] if body.device.type == "cuda" else []
@@ -97,7 +122,12 @@ def train_body(
                     first, second = pairs.first[batch], pairs.second[batch]
                     unique, where = np.unique(np.concatenate([first, second]), return_inverse=True)
                     input_ids, mask = pad_batch([token_ids[i] for i in unique], pad_id, body.device)
-                    embeddings = pooled_features(body, input_ids, mask, spec)
+                    if states is None:
+                        embeddings = pooled_features(body, input_ids, mask, spec)
+                    else:
+                        embeddings = _from_states(
+                            body, states, unique, input_ids, mask, spec, n_frozen
+                        )
                     where = torch.as_tensor(where, device=body.device)
                     target = torch.as_tensor(pairs.target[batch], device=body.device)
                     loss = cosine_similarity_loss(
@@ -112,4 +142,73 @@ def train_body(
                 losses.append(epoch_loss / len(pairs))
     finally:
         network.eval()
+        for parameter in network.parameters():
+            parameter.requires_grad_(True)
     return losses
+
+
+def _frozen_states(body, token_ids, n_frozen: int, pad_id: int, batch: int = 32):
+    """Each text's token states after the ``n_frozen`` bottom blocks (eval mode, no grad)."""
+    states = [None] * len(token_ids)
+    order = sorted(range(len(token_ids)), key=lambda i: -len(token_ids[i]))
+    body.model.eval()
+    with torch.no_grad():
+        for start in range(0, len(order), batch):
+            rows = order[start : start + batch]
+            input_ids, mask = pad_batch([token_ids[i] for i in rows], pad_id, body.device)
+            hidden = forward_layers(body, input_ids, mask, [n_frozen])[0][n_frozen].float()
+            for j, i in enumerate(rows):
+                states[i] = hidden[j, : len(token_ids[i])].clone()
+    body.model.train()
+    return states
+
+
+def _from_states(body, states, rows, input_ids, mask, spec, n_frozen):
+    """Pooled embeddings of ``rows``, running only the blocks above the frozen ones."""
+    hidden = torch.zeros(
+        (len(rows), input_ids.shape[1], states[rows[0]].shape[-1]), device=body.device
+    )
+    for j, i in enumerate(rows):
+        hidden[j, : len(states[i])] = states[i]
+    first = body.blocks[n_frozen]
+    with only_blocks(body, n_frozen, body.n_layers), replace_block_input(first, hidden):
+        return pooled_features(body, input_ids, mask, spec)
+
+
+class LabelDescriptions:
+    """``label_descriptions``: None, "labels" or a dict of non-empty texts."""
+
+    def check(self, name, value):
+        if value is None or value == "labels":
+            return
+        if not isinstance(value, dict) or not all(
+            isinstance(text, str) and text.strip() for text in value.values()
+        ):
+            raise TypeError(
+                f"{name} must be None, 'labels' or a dict mapping every class to a short "
+                f"text, got {value!r}."
+            )
+
+
+def anchor_texts(descriptions, classes, multilabel: bool) -> list[str]:
+    """One description per class, in ``classes`` order (empty without descriptions)."""
+    if descriptions is None:
+        return []
+    if multilabel:
+        raise ValueError("label_descriptions works with single-label y only.")
+    names = [plain(c) for c in classes]
+    if descriptions == "labels":
+        if not all(isinstance(name, str) for name in names):
+            raise ValueError(
+                "label_descriptions='labels' uses string labels as their own descriptions, "
+                f"but the classes are {names}; pass a dict {{class: text}} instead."
+            )
+        return list(names)
+    missing = [name for name in names if name not in descriptions]
+    unknown = [key for key in descriptions if key not in names]
+    if missing or unknown:
+        raise ValueError(
+            f"label_descriptions must name exactly the classes {names}; missing {missing}, "
+            f"not classes {unknown}."
+        )
+    return [descriptions[name] for name in names]

@@ -9,9 +9,11 @@ the forward can stop right after the deepest layer that is needed.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-__all__ = ["capture_layers", "forward_layers"]
+__all__ = ["capture_layers", "forward_layers", "only_blocks", "replace_block_input"]
 
 
 class _StopForward(Exception):
@@ -81,3 +83,45 @@ def forward_layers(loaded, input_ids, attention_mask, layers, *, head: bool = Fa
         network, loaded.blocks, input_ids, attention_mask, layers, stop_early=not head
     )
     return captured, (output.logits if head else None)
+
+
+def _parent_of(root: torch.nn.Module, target: torch.nn.Module):
+    for module in root.modules():
+        for attribute, child in module.named_children():
+            if child is target:
+                return module, attribute
+    raise ValueError("could not find the module holding the transformer layers")
+
+
+@contextlib.contextmanager
+def only_blocks(loaded, start: int, stop: int):
+    """Run the encoder with only ``blocks[start:stop]`` in place (restored afterwards).
+
+    ``stop`` cuts the top (the ONNX export stops at the deepest layer it needs);
+    ``start`` skips the bottom, whose output :func:`replace_block_input` then supplies.
+    """
+    parent, attribute = _parent_of(loaded.body, loaded.blocks)
+    setattr(parent, attribute, torch.nn.ModuleList(list(loaded.blocks)[start:stop]))
+    try:
+        yield
+    finally:
+        setattr(parent, attribute, loaded.blocks)
+
+
+@contextlib.contextmanager
+def replace_block_input(block: torch.nn.Module, hidden_states: torch.Tensor):
+    """Feed ``hidden_states`` to ``block`` in place of what the layers below it computed."""
+
+    def swap(module, args, kwargs):
+        if args:
+            return (hidden_states, *args[1:]), kwargs
+        for key in ("hidden_states", "x", "hidden_state"):
+            if key in kwargs:
+                return args, {**kwargs, key: hidden_states}
+        raise ValueError(f"cannot find the hidden-state input of {type(module).__name__}")
+
+    handle = block.register_forward_pre_hook(swap, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._loading import first_line
+from ._optional import require
 from ._validation import check_labels
 
 __all__ = [
@@ -91,7 +92,10 @@ def read_table(path):
         elif kind == "jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
+            require("pyarrow", extra="parquet", feature="Parquet input")
             frame = pd.read_parquet(path)
+    except ImportError:
+        raise
     except pd.errors.EmptyDataError as exc:
         raise TableError(f"input file '{path}' is empty.") from exc
     except Exception as exc:  # parsers raise many types; all mean "unreadable"
@@ -258,6 +262,7 @@ def write_table(frame, path) -> None:
         elif suffix in (".jsonl", ".ndjson"):
             frame.to_json(temporary, orient="records", lines=True, force_ascii=False)
         elif suffix in (".parquet", ".pq"):
+            require("pyarrow", extra="parquet", feature="Parquet output")
             frame.to_parquet(temporary, index=False)
         else:
             raise TableInputError(f"cannot write '{path}': use .csv, .tsv, .jsonl or .parquet.")

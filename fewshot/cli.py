@@ -85,17 +85,25 @@ def cli():
 @reported
 def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_size, out,
           skip_bad_rows, quiet):
-    """Embed the texts of INPUT, one row per input row, in input order."""
+    """Embed the texts of INPUT, one row per input row, in input order.
+
+    With --skip-bad-rows, rows without text get a row of NaN, so rows still line up.
+    """
+    import numpy as np
+
     from .embedder import DistilEmbedder
 
     check_suffix(out, (".npy", ".parquet"))
-    texts, _ = texts_of(read_table(input_path), text_col, input_path, skip_bad_rows, quiet)
+    frame = read_table(input_path)
+    texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, head=head,
                               normalize=normalize, batch_size=batch_size, progress=not quiet)
     features = embedder.fit_transform(texts)
+    if len(keep) < len(frame):
+        aligned = np.full((len(frame), features.shape[1]), np.nan, dtype=np.float32)
+        aligned[keep] = features
+        features = aligned
     if Path(out).suffix.lower() == ".npy":
-        import numpy as np
-
         with atomic_file(out) as temporary, open(temporary, "wb") as stream:
             np.save(stream, features)
     else:
@@ -274,7 +282,7 @@ def _set_progress(clf, progress: bool) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Also save the score-per-layer plot (.png, .svg or .pdf).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the table (.csv, .jsonl or .parquet).")
+              help="Also save the table (.csv, .tsv, .jsonl or .parquet).")
 @skip_option
 @quiet_option
 @reported
@@ -334,7 +342,7 @@ def plot(input_path, text_col, label_col, model, layers, pooling, method, random
                                   progress=not quiet)
         ax = plot_embeddings(
             texts, y, embedder=embedder, method=method, random_state=random_state,
-            title=f"{short_model_name(model)} · layer {layers} · {pooling} pooling",
+            title=f"{short_model_name(model)} · layer {layers} · {embedder.fit().pooling_} pooling",
         )
         figure = ax.figure
     else:

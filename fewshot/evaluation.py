@@ -158,6 +158,8 @@ def _calibration(model, X, y) -> tuple[float, float]:
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)
     if proba.shape != (len(y), len(classes)):
         return nan, nan
+    # float32 probabilities sum to 1 only to ~1e-7, which brier_score_loss warns about.
+    proba /= proba.sum(axis=1, keepdims=True)
     ece = expected_calibration_error(y, proba, classes=classes)
     return ece, float(brier_score_loss(y, proba, labels=classes))
 

@@ -319,8 +319,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
         if not loaded.has_head or n_labels < 2:
             architectures = getattr(loaded.config, "architectures", None)
-            what = "has no sequence-classification head" if not loaded.has_head else (
-                f"has a head with {n_labels} output (a regression head)"
+            what = (
+                "has no sequence-classification head"
+                if not loaded.has_head
+                else (f"has a head with {n_labels} output (a regression head)")
             )
             name = model_name(self.model)
             raise ValueError(
@@ -370,13 +372,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                         "name, any case, or the index)."
                     )
                 indices[plain(key)] = index
-            try:
-                classes = np.unique(np.asarray(keys))
-            except TypeError:
+            kinds = sorted({type(k).__name__ for k in keys})
+            if len(kinds) > 1:
                 raise TypeError(
-                    f"label_map's keys mix types ({sorted({type(k).__name__ for k in keys})}); "
-                    "use one type for your labels."
-                ) from None
+                    f"label_map's keys mix types {kinds}; use one type for your labels."
+                )
+            classes = np.unique(np.asarray(keys))
             encoded = None
             if y is not None:
                 y = check_labels(y, n_texts)
@@ -450,9 +451,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         texts = None if X is None else check_texts(X, allow_empty=y is None)
         loaded = self._loaded()
         names = head_labels(loaded)
-        classes, head, encoded = self._resolve_classes(
-            names, y, 0 if texts is None else len(texts)
-        )
+        classes, head, encoded = self._resolve_classes(names, y, 0 if texts is None else len(texts))
         if self.temperature is not None:
             temperature = float(self.temperature)
         elif encoded is None:
@@ -521,9 +520,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     # -- persistence (fewshot.save_model / load_model, kind "head") ---------------------
 
     def _fitted_state(self) -> dict:
-        label_map = None if self.label_map is None else [
-            [plain(k), plain(v)] for k, v in self.label_map.items()
-        ]
+        label_map = (
+            None
+            if self.label_map is None
+            else [[plain(k), plain(v)] for k, v in self.label_map.items()]
+        )
         return {
             "temperature": float(self.temperature_),
             "head_indices": [int(i) for i in self.head_indices_],

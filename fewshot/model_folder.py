@@ -133,8 +133,10 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
 
 
 def _save_head_classifier(clf, directory, metadata) -> Path:
-    """Kind "head": the pretrained model (its head included) under ``encoder/``; the
-    temperature, label map and classes in the manifest. Nothing is pickled."""
+    """Write kind "head": the pretrained model, its head included, under ``encoder/``.
+
+    The temperature, label map and classes go in the manifest; nothing is pickled.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(clf, "temperature_")

@@ -25,11 +25,12 @@ from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._contrastive import TrainingSchedule, train_body
+from ._contrastive import LabelDescriptions, TrainingSchedule, anchor_texts, train_body
 from ._encoding import tokenize
 from ._loading import DEFAULT_MODEL, trainable_copy
 from ._params import (
     ENCODING_CONSTRAINTS,
+    Boolean,
     Classifier,
     Integer,
     Options,
@@ -69,6 +70,20 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The body's sentence embedding is the pooled hidden state of this layer
         (1..L, negatives from the top); layers above it are removed, not run.
     pooling : {"mean", "cls", "max"}, default="mean"
+    normalize : bool, default=False
+        L2-normalise the fine-tuned embeddings (``transform``, and what the head is
+        fitted on and predicts from). The body is trained for cosine similarity, so
+        unit vectors are what it optimises.
+    train_layers : int or None, default=None
+        Fine-tune only the top ``train_layers`` blocks and keep the ones below as
+        pretrained; their output is computed once per training text, so each step costs
+        only the top blocks. None fine-tunes every block up to ``layer``.
+    label_descriptions : None, "labels" or dict, default=None
+        A short text per class ("billing: invoices, charges and refunds"), used as an
+        anchor: it joins the training texts as an example of its class, so pairs pull
+        each class's texts towards its description, and the head sees it too.
+        ``"labels"`` uses string labels as their own descriptions; a dict maps every
+        class to its text. Single-label ``y`` only.
     head : sklearn classifier, default=None
         Fitted on the fine-tuned embeddings; None means ``LogisticRegression(max_iter=1000)``.
         Pass an estimator to tune it, e.g. ``GridSearchCV(..., {"head__C": [...]})``.
@@ -145,6 +160,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "body_learning_rate": Real(0, low_open=True),
         "warmup_proportion": Real(0, 1),
         "multi_target_strategy": Options(None, *MULTI_TARGET),
+        "train_layers": Integer(1, optional=True),
+        "label_descriptions": LabelDescriptions(),
+        "normalize": Boolean(),
     }
 
     def __init__(
@@ -154,6 +172,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         revision=None,
         layer=-1,
         pooling="mean",
+        normalize=False,
+        train_layers=None,
+        label_descriptions=None,
         head=None,
         n_iterations=20,
         sampling="oversampling",
@@ -177,6 +198,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.revision = revision
         self.layer = layer
         self.pooling = pooling
+        self.normalize = normalize
+        self.train_layers = train_layers
+        self.label_descriptions = label_descriptions
         self.head = head
         self.n_iterations = n_iterations
         self.sampling = sampling
@@ -220,7 +244,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             "max_length": self.max_length_,
             "batch_size": self.inference_batch_size,
             "head": None,  # the classifier head is ours, not a model head output
-            "normalize": False,
+            "normalize": bool(self.normalize),
             "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
         }
         return resolve_plan(body, params)
@@ -259,6 +283,10 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "fine-tune; use 1..L."
             )
         self.max_length_ = min(int(self.max_length), pretrained.max_length)
+        anchors = anchor_texts(self.label_descriptions, classes, multilabel)
+        if anchors:  # each class's description joins the training texts as one of its own
+            texts = texts + anchors
+            y_encoded = np.concatenate([y_encoded, np.arange(len(classes))])
         pairs = sample_pairs(
             y_encoded,
             n_iterations=self.n_iterations,
@@ -300,8 +328,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             schedule,
             torch_seed=torch_seed,
             order_seed=order_seed,
+            n_frozen=self._n_frozen(body.n_layers),
             progress=bool(self.progress),
         )
+
+    def _n_frozen(self, n_layers: int) -> int:
+        """Bottom blocks left as pretrained: all but the top ``train_layers``."""
+        return 0 if self.train_layers is None else max(0, n_layers - int(self.train_layers))
 
     # -- prediction ---------------------------------------------------------------------
 

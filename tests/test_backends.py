@@ -127,3 +127,20 @@ def test_missing_onnxruntime_names_the_extra(tiny_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # "not installed"
     with pytest.raises(ImportError, match=r"pip install 'fewshot\[onnx\]'"):
         DistilEmbedder(model=tiny_model, backend="onnx").fit()
+
+
+def test_setfit_body_runs_on_onnx_and_int8(tiny_model):
+    from fewshot import SetFitClassifier
+
+    texts = ["love it", "great value", "works well", "broke fast", "awful", "hate it"]
+    labels = [1, 1, 1, 0, 0, 0]
+    torch_clf = SetFitClassifier(model=tiny_model, n_iterations=1, random_state=0, device="cpu")
+    torch_clf.fit(texts, labels)
+    onnx_clf = torch_clf.set_params(backend="onnx")
+    # Inference only: the fitted body is exported on first use, training stays PyTorch.
+    X_onnx = onnx_clf.transform(texts)
+    X_torch = onnx_clf.set_params(backend="torch").transform(texts)
+    np.testing.assert_allclose(X_onnx, X_torch, atol=1e-4)
+    X_int8 = onnx_clf.set_params(backend="onnx", quantize="int8").transform(texts)
+    cosine = (X_int8 * X_torch).sum(1) / np.linalg.norm(X_int8, axis=1) / np.linalg.norm(X_torch, axis=1)
+    assert cosine.min() > 0.9

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from fewshot import DistilEmbedder, SetFitClassifier
+from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier
 
 TEXTS = ["love it", "great value", "works well", "broke fast", "awful", "hate it", "fine"]
 LABELS = ["pos", "pos", "pos", "neg", "neg", "neg", "pos"]
@@ -26,10 +26,16 @@ def _setfit(model):
     return SetFitClassifier(model=model, layer=3, n_iterations=1, random_state=0)
 
 
+def _head(model):
+    # The tiny model's head classes are NEGATIVE / POSITIVE; LABELS are neg / pos.
+    return HeadClassifier(model=model, label_map={"neg": "NEGATIVE", "pos": 1}, batch_size=3)
+
+
 # name -> (factory(model folder), needs labels, is a transformer)
 ESTIMATORS = {
     "DistilEmbedder": (_distil, False, True),
     "SetFitClassifier": (_setfit, True, True),
+    "HeadClassifier": (_head, True, False),
 }
 
 

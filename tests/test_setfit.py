@@ -236,3 +236,88 @@ def test_local_model_makes_no_network_call(tiny_model, few, monkeypatch):
     X, y = few
     clf = make(tiny_model, n_iterations=1).fit(X, y)
     assert clf.predict(X[:2]).shape == (2,)
+
+
+# -- the few-shot levers: frozen lower blocks, unit-length head input -------------------
+
+
+def test_training_only_the_top_blocks_leaves_the_others_as_pretrained(tiny_model, few):
+    import torch
+
+    from fewshot._loading import get_model
+
+    X, y = few
+    clf = make(tiny_model, train_layers=2, random_state=0).fit(X, y)
+    pretrained = get_model(tiny_model, device=clf.body_.device)
+    for i, (before, after) in enumerate(zip(pretrained.blocks, clf.body_.blocks)):
+        same = all(torch.equal(a, b) for a, b in zip(before.parameters(), after.parameters()))
+        assert same == (i < 4), f"block {i + 1}"
+    assert all(p.requires_grad for p in clf.body_.model.parameters())  # left as found
+
+
+def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
+    import torch
+
+    from fewshot._contrastive import _from_states, _frozen_states
+    from fewshot._encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._loading import get_model, trainable_copy
+
+    body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
+    ids = [body.tokenizer(t)["input_ids"] for t in ["a long enough text here", "short", "mid one"]]
+    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=128)
+    states = _frozen_states(body, ids, 4, 0)
+    body.model.eval()
+    input_ids, mask = pad_batch(ids, 0, body.device)
+    with torch.no_grad():
+        full = pooled_features(body, input_ids, mask, spec)
+        from_states = _from_states(body, states, [0, 1, 2], input_ids, mask, spec, 4)
+    torch.testing.assert_close(from_states, full, atol=1e-5, rtol=0)
+
+
+def test_train_layers_covering_every_block_is_plain_fine_tuning(tiny_model, few):
+    X, y = few
+    a = make(tiny_model, layer=3, train_layers=3, random_state=0).fit(X, y)
+    b = make(tiny_model, layer=3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+
+
+def test_normalize_gives_unit_rows_to_the_head(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model, normalize=True, random_state=0).fit(X, y)
+    np.testing.assert_allclose(np.linalg.norm(clf.transform(X), axis=1), 1.0, atol=1e-5)
+    raw = make(tiny_model, random_state=0).fit(X, y).transform(X)
+    np.testing.assert_allclose(
+        clf.transform(X), raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5
+    )
+
+
+def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatch):
+    X, y = few
+    seen = {}
+    real = SetFitClassifier._train
+
+    def spy(self, body, ids, pairs, *args, **kwargs):
+        seen["n_texts"], seen["max_index"] = len(ids), int(max(pairs.first.max(), pairs.second.max()))
+        return real(self, body, ids, pairs, *args, **kwargs)
+
+    monkeypatch.setattr(SetFitClassifier, "_train", spy)
+    descriptions = {"billing": "money, invoices and charges", "delivery": "parcels and couriers",
+                    "service": "support staff and help"}
+    clf = make(tiny_model, label_descriptions=descriptions).fit(X, y)
+    assert seen["n_texts"] == len(X) + 3 and seen["max_index"] >= len(X)  # anchors are paired
+    assert clf.classes_.tolist() == ["billing", "delivery", "service"]
+    assert make(tiny_model, label_descriptions="labels").fit(X, y).predict(X).shape == (12,)
+
+
+@pytest.mark.parametrize(
+    "descriptions, message",
+    [
+        ({"billing": "money"}, r"missing \['delivery', 'service'\]"),
+        ({"billing": "a", "delivery": "b", "service": "c", "other": "d"}, r"not classes \['other'\]"),
+        ({"billing": ""}, "must be None, 'labels' or a dict"),
+    ],
+)
+def test_label_descriptions_must_name_the_classes(tiny_model, few, descriptions, message):
+    X, y = few
+    with pytest.raises((ValueError, TypeError), match=message):
+        make(tiny_model, label_descriptions=descriptions).fit(X, y)
