@@ -67,6 +67,9 @@ def load(name):
     from fewshot.data import read_split
 
     train, test = read_split(DATA / name, "train"), read_split(DATA / name, "test")
+    if "label_text" in train.columns:
+        pairs = train[["label", "label_text"]].drop_duplicates()
+        LABEL_TEXTS[name] = {int(k): str(v) for k, v in zip(pairs["label"], pairs["label_text"])}
     return (
         list(train["text"]),
         train["label"].to_numpy(),
@@ -129,12 +132,19 @@ FEWSHOT_VARIANTS = {
     "fewshot_top2_norm": {"normalize": True, "train_layers": 2},
     "fewshot_top3_norm": {"normalize": True, "train_layers": 3},
     "fewshot_top1_norm": {"normalize": True, "train_layers": 1},
+    # label_descriptions from the data's own label_text column (e.g. "very negative").
+    "fewshot_desc": {"label_descriptions": "label_text"},
+    "fewshot_top2_desc": {"train_layers": 2, "label_descriptions": "label_text"},
 }
+LABEL_TEXTS = {}  # dataset -> {label: label_text}, filled by load()
 
 
-def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot"):
+def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot", dataset=None):
     from fewshot import SetFitClassifier
 
+    params = dict(FEWSHOT_VARIANTS[variant])
+    if params.get("label_descriptions") == "label_text":
+        params["label_descriptions"] = LABEL_TEXTS[dataset]
     clf = SetFitClassifier(
         model=model,
         n_iterations=20,
@@ -142,7 +152,7 @@ def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot"):
         epochs=1,
         max_length=256,
         random_state=seed,
-        **FEWSHOT_VARIANTS[variant],
+        **params,
     )
     with PeakMemory() as fit:
         clf.fit(X_s, y_s)
@@ -265,7 +275,7 @@ def main(argv=None):
                         pred.seconds += probe.test_cost.seconds  # embedding the test set, done once
                     elif method in FEWSHOT_VARIANTS:
                         predicted, fit, pred, layer = run_fewshot(
-                            model, X_s, y_s, seed, X_test, variant=method
+                            model, X_s, y_s, seed, X_test, variant=method, dataset=name
                         )
                     else:
                         predicted, fit, pred, layer = run_setfit(model, X_s, y_s, seed, X_test)

@@ -136,11 +136,19 @@ def evaluate_few_shot(
                 fit_seconds = time.perf_counter() - start
                 value, predict_seconds = score(model, X_test, y_test)
                 ece, brier = _calibration(model, X_test, y_test) if calibration else (nan, nan)
-                rows.append({
-                    "method": method, "n_per_class": n, "seed": seed, "metric": name,
-                    "score": value, "fit_seconds": fit_seconds, "predict_seconds": predict_seconds,
-                    "ece": ece, "brier": brier,
-                })
+                rows.append(
+                    {
+                        "method": method,
+                        "n_per_class": n,
+                        "seed": seed,
+                        "metric": name,
+                        "score": value,
+                        "fit_seconds": fit_seconds,
+                        "predict_seconds": predict_seconds,
+                        "ece": ece,
+                        "brier": brier,
+                    }
+                )
                 bar.update(1)
     return pd.DataFrame(rows)
 
@@ -284,7 +292,9 @@ def summarize(runs):
     for column in ("ece", "brier"):
         if column not in table.columns:
             table[column] = nan
-    table["result"] = [f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(table["mean"], table["std"])]
+    table["result"] = [
+        f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(table["mean"], table["std"])
+    ]
     return table
 
 

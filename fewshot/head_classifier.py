@@ -9,17 +9,19 @@ one fitted temperature (Guo et al., 2017, "On calibration of modern neural netwo
 
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
-from collections.abc import Mapping
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._encoding import head_labels
+from ._head_calibration import (
+    LabelMap,
+    Temperature,
+    fit_temperature,
+    head_classes_text,
+    match_head_class,
+    softmax,
+)
 from ._loading import DEFAULT_MODEL
 from ._params import (
     ENCODING_CONSTRAINTS,
@@ -35,119 +37,6 @@ from ._params import (
 from ._validation import check_class_labels, check_labels, check_texts, plain
 
 __all__ = ["HeadClassifier"]
-
-# Where the fitted temperature is searched (log-spaced); a fit that ends on a bound warns.
-TEMPERATURE_BOUNDS = (0.05, 20.0)
-
-
-class _Temperature:
-    """None (fit it, or 1 without labels) or a finite float > 0."""
-
-    def check(self, name, value):
-        if value is None:
-            return
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not (ok and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be None or a finite float > 0, got {value!r}.")
-
-
-class _LabelMap:
-    """None or a mapping {user label: head class name or index} naming two classes or more."""
-
-    def check(self, name, value):
-        if value is None:
-            return
-        if not isinstance(value, Mapping):
-            raise TypeError(
-                f"{name} must be None or a dict {{your_label: head_class_name_or_index}}, got "
-                f"{type(value).__name__}."
-            )
-        if len(value) < 2:
-            raise ValueError(f"{name} must name at least two classes, got {dict(value)!r}.")
-        for key, target in value.items():
-            if key is None or isinstance(key, float) and math.isnan(key):
-                raise ValueError(f"{name} has a missing label ({key!r}) as a key.")
-            if isinstance(target, bool) or not isinstance(target, (str, numbers.Integral)):
-                raise TypeError(
-                    f"{name}[{key!r}] is {target!r}; give the head class as its name (str) or "
-                    "its index (int)."
-                )
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
-    return z
-
-
-def _log_loss(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
-    """Mean negative log-likelihood of class indices ``y`` under ``softmax(logits / T)``."""
-    from scipy.special import logsumexp
-
-    z = logits / temperature
-    return float(np.mean(logsumexp(z, axis=1) - z[np.arange(len(y)), y]))
-
-
-def _fit_temperature(logits, y, bounds=TEMPERATURE_BOUNDS) -> float:
-    """The temperature ``T`` that minimises the log-loss of ``softmax(logits / T)`` on ``y``.
-
-    One parameter, searched over ``log T`` inside ``bounds`` with bounded Brent
-    (deterministic). Warns (``ConvergenceWarning``) when the best value is a bound: then
-    the labelled texts cannot pin the temperature down (typically every one of them is
-    already classified correctly, so sharper is always "better").
-
-    Examples
-    --------
-    >>> logits = np.array([[4.0, -4.0], [-4.0, 4.0], [4.0, -4.0], [-4.0, 4.0]])
-    >>> T = _fit_temperature(logits, np.array([0, 1, 0, 0]))  # 3 of 4 right: p = 0.75
-    >>> round(T, 3), round(8 / math.log(3), 3)
-    (7.282, 7.282)
-    """
-    from scipy.optimize import minimize_scalar
-
-    logits = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(y, dtype=np.intp)
-    low, high = math.log(bounds[0]), math.log(bounds[1])
-    result = minimize_scalar(
-        lambda log_t: _log_loss(logits, y, math.exp(log_t)),
-        bounds=(low, high),
-        method="bounded",
-        options={"xatol": 1e-7},
-    )
-    log_t = float(result.x)
-    # Bounded Brent stops near, not on, a bound; snap to it and say so.
-    if min(log_t - low, high - log_t) < 1e-3:
-        log_t = low if log_t - low < high - log_t else high
-        warnings.warn(
-            f"The fitted temperature reached its bound T={math.exp(log_t):g} (searched in "
-            f"[{bounds[0]:g}, {bounds[1]:g}]): the labelled texts do not determine it "
-            f"(all classified correctly, or the head is no better than chance on them). Give "
-            f"more or harder labelled texts, or fix it with temperature=.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    return math.exp(log_t)
-
-
-def _match_head_class(target, names: list[str], what: str) -> int | None:
-    """Head index of ``target`` (a name, any case, or an index), or None if none matches."""
-    target = plain(target)
-    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        return int(target) if 0 <= target < len(names) else None
-    if isinstance(target, str):
-        folded = [i for i, name in enumerate(names) if name.casefold() == target.casefold()]
-        if len(folded) > 1:
-            raise ValueError(
-                f"{what} {target!r} matches several head classes {[names[i] for i in folded]} "
-                "(they differ only in case); name it by index in label_map."
-            )
-        return folded[0] if folded else None
-    return None
-
-
-def _head_classes_text(names: list[str]) -> str:
-    return ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -271,8 +160,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "max_length": Integer(2, optional=True),
         "dtype": DType(),
         "cache": CacheReference(),
-        "label_map": _LabelMap(),
-        "temperature": _Temperature(),
+        "label_map": LabelMap(),
+        "temperature": Temperature(),
     }
 
     def __init__(
@@ -364,11 +253,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             keys = [plain(k) for k in label_map]
             indices = {}
             for key, target in label_map.items():
-                index = _match_head_class(target, names, f"label_map[{plain(key)!r}]")
+                index = match_head_class(target, names, f"label_map[{plain(key)!r}]")
                 if index is None:
                     raise ValueError(
                         f"label_map[{plain(key)!r}] = {plain(target)!r} is not a class of the "
-                        f"model's head; its classes are {_head_classes_text(names)} (give the "
+                        f"model's head; its classes are {head_classes_text(names)} (give the "
                         "name, any case, or the index)."
                     )
                 indices[plain(key)] = index
@@ -393,7 +282,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         elif y is None:
             if len(set(names)) != len(names):
                 raise ValueError(
-                    f"The model's head names a class twice ({_head_classes_text(names)}); "
+                    f"The model's head names a class twice ({head_classes_text(names)}); "
                     "pass label_map={your_label: head_index} to tell its classes apart."
                 )
             order = sorted(range(len(names)), key=lambda i: names[i])
@@ -408,7 +297,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 )
             head, unmatched = [], []
             for label in classes:
-                index = _match_head_class(label, names, "label")
+                index = match_head_class(label, names, "label")
                 if index is None:
                     unmatched.append(plain(label))
                 else:
@@ -416,7 +305,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             if unmatched:
                 raise ValueError(
                     f"y holds labels that match no class of the model's head: {unmatched}. The "
-                    f"head's classes are {_head_classes_text(names)}. Use those names (any "
+                    f"head's classes are {head_classes_text(names)}. Use those names (any "
                     "case) or indices as labels, or pass label_map={your_label: head_class}."
                 )
         taken: dict[int, list] = {}
@@ -458,7 +347,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             temperature = 1.0
         else:
             logits = self._head_logits(texts).astype(np.float64)[:, head]
-            temperature = _fit_temperature(logits, encoded)
+            temperature = fit_temperature(logits, encoded)
         self.head_labels_ = names
         self.classes_ = classes
         self.head_indices_ = head
@@ -479,7 +368,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``; every row sums to 1.
         """
-        return _softmax(self._scaled_logits(X))
+        return softmax(self._scaled_logits(X))
 
     def decision_function(self, X):
         """The head's logits of ``classes_`` divided by ``temperature_``.

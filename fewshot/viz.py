@@ -475,8 +475,13 @@ def plot_calibration(
         confidence, accuracy, counts = _calibration_bins(y, proba, classes=columns, n_bins=n_bins)
         ece = expected_calibration_error(y, proba, classes=columns, n_bins=n_bins)
         used = counts > 0
-        ax.plot(confidence[used], accuracy[used], marker="o", markersize=4,
-                label=f"{name} (ECE {ece:.3f})")
+        ax.plot(
+            confidence[used],
+            accuracy[used],
+            marker="o",
+            markersize=4,
+            label=f"{name} (ECE {ece:.3f})",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence (highest predicted probability)")
