@@ -34,7 +34,7 @@ lint: setup
 	$(PY) -m ruff format --check $(LINT_PATHS)
 
 docs: setup
-	$(PY) -m mkdocs build --strict -d site
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV)

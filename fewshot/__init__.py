@@ -1,14 +1,50 @@
 """fewshot: Hugging Face encoders as scikit-learn building blocks for few labelled texts."""
 
-from ._encoding import TruncationWarning
-from ._loading import DEFAULT_MODEL, ModelNotFoundError
-from .cache import CacheWarning, EmbeddingCache
-from .embedder import DistilEmbedder
-from .head_classifier import HeadClassifier
-from .model_folder import load_model, save_model
-from .probe import ProbeResult, probe_layers
-from .sampling import sample_pairs
-from .setfit import SetFitClassifier
+import importlib
+from typing import TYPE_CHECKING
+
+# Public names load on first use, so ``import fewshot.runtime`` (the torch-free ONNX
+# runtime) does not pull in torch, transformers or scikit-learn through this file.
+_LAZY = {
+    "TruncationWarning": "._encoding",
+    "DEFAULT_MODEL": "._loading",
+    "ModelNotFoundError": "._loading",
+    "CacheWarning": ".cache",
+    "EmbeddingCache": ".cache",
+    "DistilEmbedder": ".embedder",
+    "HeadClassifier": ".head_classifier",
+    "load_model": ".model_folder",
+    "save_model": ".model_folder",
+    "ProbeResult": ".probe",
+    "probe_layers": ".probe",
+    "sample_pairs": ".sampling",
+    "SetFitClassifier": ".setfit",
+}
+
+if TYPE_CHECKING:  # what type checkers and the docs see
+    from ._encoding import TruncationWarning
+    from ._loading import DEFAULT_MODEL, ModelNotFoundError
+    from .cache import CacheWarning, EmbeddingCache
+    from .embedder import DistilEmbedder
+    from .head_classifier import HeadClassifier
+    from .model_folder import load_model, save_model
+    from .probe import ProbeResult, probe_layers
+    from .sampling import sample_pairs
+    from .setfit import SetFitClassifier
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fewshot' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -47,6 +47,8 @@ __all__ = [
     "fewshot_home",
     "onnx_file",
     "onnx_runner",
+    "quantize_int8",
+    "quiet_export",
     "resolve_threads",
     "torch_threads",
 ]
@@ -125,7 +127,7 @@ class _LayerOutputs(torch.nn.Module):
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_export():
     """Silence the exporter's and quantiser's prints, warnings and log lines.
 
     (Missing torchvision, pre-processing advice): export is fewshot's business.
@@ -158,7 +160,7 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
     # (At least one block: transformers records layer 0 as the first block's input.)
     depth = loaded.n_layers if head else max(1, max(layers))
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with loaded.lock, only_blocks(loaded, 0, depth), quiet_transformers(), _quiet():
+    with loaded.lock, only_blocks(loaded, 0, depth), quiet_transformers(), quiet_export():
         torch.onnx.export(
             wrapper,
             (sample, mask),
@@ -176,11 +178,11 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
     os.replace(tmp, path)  # readers never see a half-written file
 
 
-def _quantize_int8(source: str, path: str) -> None:
+def quantize_int8(source: str, path: str) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with _quiet():
+    with quiet_export():
         # Weight matrix multiplies only, signed int8 weights with one scale per output
         # channel. On all-MiniLM-L6-v2 per-tensor scales drop the median cosine to
         # 0.96; quantising the embedding table (Gather) or the activation-by-activation
@@ -235,7 +237,7 @@ def onnx_file(loaded: LoadedModel, layers, head: bool, quantize) -> str:
         return fp32
     int8 = os.path.join(folder, f"model.int8-v{_INT8_RECIPE}.onnx")
     if not os.path.exists(int8):
-        _quantize_int8(fp32, int8)
+        quantize_int8(fp32, int8)
     return int8
 
 

@@ -68,23 +68,55 @@ def cli():
 @INPUT
 @text_col_option
 @model_option
-@click.option("--layers", type=LAYERS, default="-1", show_default=True,
-              help="'all', one layer (0 = embeddings, -1 = last) or a list such as 2,4,6.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
-              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
-@click.option("--head", type=click.Choice(["logits", "proba"]), default=None,
-              help="Append the model's classification-head output.")
-@click.option("--normalize/--no-normalize", default=None,
-              help="L2-normalise each row's hidden-state features [default: as the model "
-                   "folder says (sentence-transformers), else no].")
+@click.option(
+    "--layers",
+    type=LAYERS,
+    default="-1",
+    show_default=True,
+    help="'all', one layer (0 = embeddings, -1 = last) or a list such as 2,4,6.",
+)
+@click.option(
+    "--pooling",
+    type=click.Choice(POOLINGS),
+    default=None,
+    help="[default: the model's own if it is a sentence-transformers folder, else mean]",
+)
+@click.option(
+    "--head",
+    type=click.Choice(["logits", "proba"]),
+    default=None,
+    help="Append the model's classification-head output.",
+)
+@click.option(
+    "--normalize/--no-normalize",
+    default=None,
+    help="L2-normalise each row's hidden-state features [default: as the model "
+    "folder says (sentence-transformers), else no].",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Output file: .npy (float32 array) or .parquet (one column per feature).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .npy (float32 array) or .parquet (one column per feature).",
+)
 @skip_option
 @quiet_option
 @reported
-def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_size, out,
-          skip_bad_rows, quiet):
+def embed(
+    input_path,
+    text_col,
+    model,
+    layers,
+    pooling,
+    head,
+    normalize,
+    batch_size,
+    out,
+    skip_bad_rows,
+    quiet,
+):
     """Embed the texts of INPUT, one row per input row, in input order.
 
     With --skip-bad-rows, rows without text get a row of NaN, so rows still line up.
@@ -96,8 +128,15 @@ def embed(input_path, text_col, model, layers, pooling, head, normalize, batch_s
     check_suffix(out, (".npy", ".parquet"))
     frame = read_table(input_path)
     texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
-    embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, head=head,
-                              normalize=normalize, batch_size=batch_size, progress=not quiet)
+    embedder = DistilEmbedder(
+        model=model,
+        layers=layers,
+        pooling=pooling,
+        head=head,
+        normalize=normalize,
+        batch_size=batch_size,
+        progress=not quiet,
+    )
     features = embedder.fit_transform(texts)
     if len(keep) < len(frame):
         aligned = np.full((len(frame), features.shape[1]), np.nan, dtype=np.float32)
@@ -135,26 +174,69 @@ def _sample_per_class(y, n, seed):
 @INPUT
 @text_col_option
 @click.option("--label-col", default="label", show_default=True, help="Column holding the labels.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
-              help="Model folder to write (replaced if it holds an earlier fewshot model).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Model folder to write (replaced if it holds an earlier fewshot model).",
+)
 @model_option
-@click.option("--setfit", is_flag=True,
-              help="Fine-tune the encoder with SetFit instead of fitting a linear probe.")
-@click.option("--n-per-class", type=click.IntRange(min=1), default=None,
-              help="Train on N randomly drawn rows per class (few-shot).")
-@click.option("--layers", type=LAYERS, default="-1", show_default=True,
-              help="Layer(s) to use; --setfit takes one layer.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
-              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
-@click.option("--n-iterations", type=click.IntRange(min=1), default=None,
-              help="SetFit: pair-sampling rounds (default: SetFitClassifier's).")
-@click.option("--random-state", type=int, default=0, show_default=True,
-              help="Seed of --n-per-class sampling and of SetFit.")
+@click.option(
+    "--setfit",
+    is_flag=True,
+    help="Fine-tune the encoder with SetFit instead of fitting a linear probe.",
+)
+@click.option(
+    "--n-per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train on N randomly drawn rows per class (few-shot).",
+)
+@click.option(
+    "--layers",
+    type=LAYERS,
+    default="-1",
+    show_default=True,
+    help="Layer(s) to use; --setfit takes one layer.",
+)
+@click.option(
+    "--pooling",
+    type=click.Choice(POOLINGS),
+    default=None,
+    help="[default: the model's own if it is a sentence-transformers folder, else mean]",
+)
+@click.option(
+    "--n-iterations",
+    type=click.IntRange(min=1),
+    default=None,
+    help="SetFit: pair-sampling rounds (default: SetFitClassifier's).",
+)
+@click.option(
+    "--random-state",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of --n-per-class sampling and of SetFit.",
+)
 @skip_option
 @quiet_option
 @reported
-def train(input_path, text_col, label_col, out, model, setfit, n_per_class, layers, pooling,
-          n_iterations, random_state, skip_bad_rows, quiet):
+def train(
+    input_path,
+    text_col,
+    label_col,
+    out,
+    model,
+    setfit,
+    n_per_class,
+    layers,
+    pooling,
+    n_iterations,
+    random_state,
+    skip_bad_rows,
+    quiet,
+):
     """Train a classifier on INPUT and save it to a model folder.
 
     Without --setfit: Pipeline([DistilEmbedder, LogisticRegression]); with --setfit a
@@ -167,8 +249,9 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
     from .model_folder import MANIFEST, save_model
 
     if setfit and not isinstance(layers, int):
-        raise click.BadParameter("--setfit fine-tunes one layer; give a single number.",
-                                 param_hint="--layers")
+        raise click.BadParameter(
+            "--setfit fine-tunes one layer; give a single number.", param_hint="--layers"
+        )
     if n_iterations is not None and not setfit:
         raise click.BadParameter("only used with --setfit.", param_hint="--n-iterations")
     frame = read_table(input_path)
@@ -179,15 +262,25 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
         texts, y = [texts[i] for i in chosen], y[chosen]
     if len(set(y.tolist())) < 2:
         raise CommandError(f"column '{label_col}' holds a single class; a classifier needs two.")
-    metadata = {"command": "fewshot train", "text_col": text_col, "label_col": label_col,
-                "n_train": len(texts), "input": str(input_path)}
+    metadata = {
+        "command": "fewshot train",
+        "text_col": text_col,
+        "label_col": label_col,
+        "n_train": len(texts),
+        "input": str(input_path),
+    }
 
     with atomic_folder(out, marker=MANIFEST) as folder:
         if setfit:
             from .setfit import SetFitClassifier
 
-            params = {"model": model, "layer": layers, "pooling": pooling or "mean",
-                      "random_state": random_state, "progress": not quiet}
+            params = {
+                "model": model,
+                "layer": layers,
+                "pooling": pooling or "mean",
+                "random_state": random_state,
+                "progress": not quiet,
+            }
             if n_iterations is not None:
                 params["n_iterations"] = n_iterations
             clf = SetFitClassifier(**params).fit(texts, y)
@@ -198,28 +291,50 @@ def train(input_path, text_col, label_col, out, model, setfit, n_per_class, laye
 
             from .embedder import DistilEmbedder
 
-            clf = Pipeline([
-                ("embed", DistilEmbedder(model=model, layers=layers, pooling=pooling,
-                                         progress=not quiet)),
-                ("classify", LogisticRegression(max_iter=1000)),
-            ]).fit(texts, y)
+            clf = Pipeline(
+                [
+                    (
+                        "embed",
+                        DistilEmbedder(
+                            model=model, layers=layers, pooling=pooling, progress=not quiet
+                        ),
+                    ),
+                    ("classify", LogisticRegression(max_iter=1000)),
+                ]
+            ).fit(texts, y)
         save_model(clf, folder, metadata=metadata)
     kind = "SetFit classifier" if setfit else "linear probe"
-    note(quiet, f"Trained a {kind} on {len(texts)} texts ({len(clf.classes_)} classes); "
-                 f"saved to {out} with the encoder's weights (the folder is self-contained).")
+    note(
+        quiet,
+        f"Trained a {kind} on {len(texts)} texts ({len(clf.classes_)} classes); "
+        f"saved to {out} with the encoder's weights (the folder is self-contained).",
+    )
 
 
 @cli.command()
 @click.argument("model_dir", metavar="MODEL_DIR", type=click.Path())
 @INPUT
-@click.option("--text-col", default=None, help="Column holding the texts [default: as in training].")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Predictions file (.csv, .tsv, .jsonl or .parquet).")
-@click.option("--model", default=None,
-              help="Embed with this encoder (id or folder) instead of the copy in MODEL_DIR "
-                   "(linear-probe folders; it must be the same weights).")
-@click.option("--trust-remote-code", is_flag=True,
-              help="Allow a folder saved with trust_remote_code=True (runs its model code).")
+@click.option(
+    "--text-col", default=None, help="Column holding the texts [default: as in training]."
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Predictions file (.csv, .tsv, .jsonl or .parquet).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Embed with this encoder (id or folder) instead of the copy in MODEL_DIR "
+    "(linear-probe folders; it must be the same weights).",
+)
+@click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    help="Allow a folder saved with trust_remote_code=True (runs its model code).",
+)
 @skip_option
 @quiet_option
 @reported
@@ -272,22 +387,53 @@ def _set_progress(clf, progress: bool) -> None:
 @click.option("--label-col", default="label", show_default=True, help="Column holding the labels.")
 @model_option
 @click.option("--layers", type=LAYERS, default="all", show_default=True)
-@click.option("--poolings", default="mean,cls,max", show_default=True,
-              help="Comma-separated poolings to compare.")
-@click.option("--cv", type=click.IntRange(min=2), default=5, show_default=True,
-              help="Cross-validation folds.")
-@click.option("--scoring", default=None,
-              help="Any scikit-learn scorer name, e.g. f1_macro [default: accuracy].")
+@click.option(
+    "--poolings",
+    default="mean,cls,max",
+    show_default=True,
+    help="Comma-separated poolings to compare.",
+)
+@click.option(
+    "--cv", type=click.IntRange(min=2), default=5, show_default=True, help="Cross-validation folds."
+)
+@click.option(
+    "--scoring",
+    default=None,
+    help="Any scikit-learn scorer name, e.g. f1_macro [default: accuracy].",
+)
 @click.option("--random-state", type=int, default=0, show_default=True)
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
-              help="Also save the score-per-layer plot (.png, .svg or .pdf).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the table (.csv, .tsv, .jsonl or .parquet).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also save the score-per-layer plot (.png, .svg or .pdf).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also save the table (.csv, .tsv, .jsonl or .parquet).",
+)
 @skip_option
 @quiet_option
 @reported
-def probe(input_path, text_col, label_col, model, layers, poolings, cv, scoring, random_state,
-          plot_path, out, skip_bad_rows, quiet):
+def probe(
+    input_path,
+    text_col,
+    label_col,
+    model,
+    layers,
+    poolings,
+    cv,
+    scoring,
+    random_state,
+    plot_path,
+    out,
+    skip_bad_rows,
+    quiet,
+):
     """Which layer and pooling separate the labels best? Prints a table of CV scores."""
     from .probe import probe_layers
 
@@ -297,8 +443,17 @@ def probe(input_path, text_col, label_col, model, layers, poolings, cv, scoring,
     frame = read_table(input_path)
     texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = read_labels(frame, label_col, input_path)[keep]
-    result = probe_layers(texts, y, model=model, layers=layers, poolings=poolings, cv=cv,
-                          scoring=scoring, random_state=random_state, progress=not quiet)
+    result = probe_layers(
+        texts,
+        y,
+        model=model,
+        layers=layers,
+        poolings=poolings,
+        cv=cv,
+        scoring=scoring,
+        random_state=random_state,
+        progress=not quiet,
+    )
     click.echo(result.to_string())
     if out:
         write_table(result.table, out)
@@ -313,21 +468,52 @@ def probe(input_path, text_col, label_col, model, layers, poolings, cv, scoring,
 @text_col_option
 @click.option("--label-col", default=None, help="Column of labels to colour by [default: none].")
 @model_option
-@click.option("--layers", type=LAYERS, default="-1", show_default=True,
-              help="One layer gives one picture; 'all' or a list gives one panel per layer.")
-@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
-              help="[default: the model's own if it is a sentence-transformers folder, else mean]")
-@click.option("--method", type=click.Choice(["umap", "pca", "tsne"]), default="umap",
-              show_default=True, help="2-D projection.")
+@click.option(
+    "--layers",
+    type=LAYERS,
+    default="-1",
+    show_default=True,
+    help="One layer gives one picture; 'all' or a list gives one panel per layer.",
+)
+@click.option(
+    "--pooling",
+    type=click.Choice(POOLINGS),
+    default=None,
+    help="[default: the model's own if it is a sentence-transformers folder, else mean]",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["umap", "pca", "tsne"]),
+    default="umap",
+    show_default=True,
+    help="2-D projection.",
+)
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option("--dpi", type=click.IntRange(min=20, max=600), default=100, show_default=True)
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Picture file (.png, .svg or .pdf).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Picture file (.png, .svg or .pdf).",
+)
 @skip_option
 @quiet_option
 @reported
-def plot(input_path, text_col, label_col, model, layers, pooling, method, random_state, dpi,
-         out, skip_bad_rows, quiet):
+def plot(
+    input_path,
+    text_col,
+    label_col,
+    model,
+    layers,
+    pooling,
+    method,
+    random_state,
+    dpi,
+    out,
+    skip_bad_rows,
+    quiet,
+):
     """Draw the texts of INPUT in 2-D (UMAP by default), coloured by label."""
     from ._loading import short_model_name
     from .embedder import DistilEmbedder
@@ -338,23 +524,37 @@ def plot(input_path, text_col, label_col, model, layers, pooling, method, random
     texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = read_labels(frame, label_col, input_path)[keep] if label_col else None
     if isinstance(layers, int):
-        embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling,
-                                  progress=not quiet)
+        embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, progress=not quiet)
         ax = plot_embeddings(
-            texts, y, embedder=embedder, method=method, random_state=random_state,
+            texts,
+            y,
+            embedder=embedder,
+            method=method,
+            random_state=random_state,
             title=f"{short_model_name(model)} · layer {layers} · {embedder.fit().pooling_} pooling",
         )
         figure = ax.figure
     else:
-        figure = plot_layers(texts, y, model=model, layers=layers, pooling=pooling,
-                             method=method, random_state=random_state, progress=not quiet)
+        figure = plot_layers(
+            texts,
+            y,
+            model=model,
+            layers=layers,
+            pooling=pooling,
+            method=method,
+            random_state=random_state,
+            progress=not quiet,
+        )
     save_figure(figure, out, dpi=dpi)
     note(quiet, f"Wrote {out}")
 
 
 @cli.command()
-@click.option("--model", default=None,
-              help="Model id or folder [default: the anchor model, else all-MiniLM-L6-v2].")
+@click.option(
+    "--model",
+    default=None,
+    help="Model id or folder [default: the anchor model, else all-MiniLM-L6-v2].",
+)
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
 @quiet_option
 @reported

@@ -314,8 +314,14 @@ def plot_learning_curve(runs, ax=None):
     table = summarize(runs)
     for method, part in table.groupby("method", sort=False):
         part = part.sort_values("n_per_class")
-        ax.errorbar(part["n_per_class"].to_numpy(float), part["mean"].to_numpy(float),
-                    yerr=part["std"].to_numpy(float), marker="o", capsize=3, label=method)
+        ax.errorbar(
+            part["n_per_class"].to_numpy(float),
+            part["mean"].to_numpy(float),
+            yerr=part["std"].to_numpy(float),
+            marker="o",
+            capsize=3,
+            label=method,
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(table["n_per_class"].unique()))
     ax.get_xaxis().set_major_formatter(plt.ScalarFormatter())

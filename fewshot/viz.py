@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 
-
 def _as_embedder(model, *, layers, pooling) -> DistilEmbedder:
     embedder = as_embedder(model)
     return embedder.set_params(layers=layers, pooling=pooling, head=None, combine="concat")
@@ -138,8 +137,7 @@ def plot_embeddings(
     if legend and isinstance(colours, ContinuousColours):
         ax.figure.colorbar(colours.mappable, ax=ax, shrink=0.8)
     elif legend and y is not None:
-        ax.legend(*legend_entries(ax), fontsize="small", markerscale=1.5, frameon=False,
-                  loc="best")
+        ax.legend(*legend_entries(ax), fontsize="small", markerscale=1.5, frameon=False, loc="best")
     return ax
 
 
@@ -238,8 +236,14 @@ def plot_layers(
         fig.colorbar(colours.mappable, ax=fig.axes, shrink=0.8)
     elif y is not None:
         handles, labels = legend_entries(axes.flat[0])
-        fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)),
-                   frameon=False, markerscale=1.5)
+        fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            ncol=max(1, min(len(labels), 8)),
+            frameon=False,
+            markerscale=1.5,
+        )
     fig.tight_layout(rect=(0, 0.06 if y is not None else 0, 1, 1))
     return fig
 
@@ -301,9 +305,7 @@ def plot_before_after(
     before = pretrained.fit_transform(texts)
     after = np.asarray(clf.transform(texts))
     if after.shape[0] != len(texts):
-        raise ValueError(
-            f"clf.transform returned {after.shape[0]} rows for {len(texts)} texts."
-        )
+        raise ValueError(f"clf.transform returned {after.shape[0]} rows for {len(texts)} texts.")
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     colours = colours_for(y)
@@ -319,8 +321,14 @@ def plot_before_after(
         style_axes(ax, title, method)
     fig.suptitle(f"{short_model_name(clf.model)}: before and after fine-tuning")
     handles, labels = legend_entries(axes[0])
-    fig.legend(handles, labels, loc="lower center", ncol=max(1, min(len(labels), 8)), frameon=False,
-               markerscale=1.5)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=max(1, min(len(labels), 8)),
+        frameon=False,
+        markerscale=1.5,
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
@@ -350,14 +358,26 @@ def plot_probe(result, ax=None):
     offsets = (np.arange(len(means.columns)) - (len(means.columns) - 1) / 2) * 0.08
     for offset, pooling in zip(offsets, means.columns):
         ax.errorbar(
-            layers + offset, means[pooling].to_numpy(), yerr=stds[pooling].to_numpy(),
-            marker="o", markersize=4, capsize=3, label=pooling,
+            layers + offset,
+            means[pooling].to_numpy(),
+            yerr=stds[pooling].to_numpy(),
+            marker="o",
+            markersize=4,
+            capsize=3,
+            label=pooling,
         )
     best = result.best
     best_x = best["layer"] + offsets[list(means.columns).index(best["pooling"])]
-    ax.plot([best_x], [best["mean"]], marker="*", markersize=16, color="gold",
-            markeredgecolor="black", linestyle="none",
-            label=f"best: layer {best['layer']}, {best['pooling']}")
+    ax.plot(
+        [best_x],
+        [best["mean"]],
+        marker="*",
+        markersize=16,
+        color="gold",
+        markeredgecolor="black",
+        linestyle="none",
+        label=f"best: layer {best['layer']}, {best['pooling']}",
+    )
     if result.chance is not None:
         ax.axhline(result.chance, color="grey", linestyle="--", linewidth=1, label="majority class")
     ax.set_xticks(layers)
@@ -365,8 +385,15 @@ def plot_probe(result, ax=None):
     ax.set_ylabel(f"{result.scoring} ({result.n_splits}-fold CV)")
     ax.set_title(f"Layer probe · {short_model_name(result.model)}", fontsize="medium")
     # Outside the axes: inside, the legend covered error bars of the top layers.
-    ax.legend(fontsize="small", frameon=False, title="pooling", title_fontsize="small",
-              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.legend(
+        fontsize="small",
+        frameon=False,
+        title="pooling",
+        title_fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+    )
     ax.grid(alpha=0.3)
     return ax
 

@@ -142,5 +142,7 @@ def test_setfit_body_runs_on_onnx_and_int8(tiny_model):
     X_torch = onnx_clf.set_params(backend="torch").transform(texts)
     np.testing.assert_allclose(X_onnx, X_torch, atol=1e-4)
     X_int8 = onnx_clf.set_params(backend="onnx", quantize="int8").transform(texts)
-    cosine = (X_int8 * X_torch).sum(1) / np.linalg.norm(X_int8, axis=1) / np.linalg.norm(X_torch, axis=1)
+    cosine = (
+        (X_int8 * X_torch).sum(1) / np.linalg.norm(X_int8, axis=1) / np.linalg.norm(X_torch, axis=1)
+    )
     assert cosine.min() > 0.9

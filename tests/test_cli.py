@@ -415,7 +415,11 @@ def test_empty_cells_and_numbers_are_refused_by_row_unless_skipped(tiny_model, t
     assert result.exit_code == 0, result.output
     assert "Skipped 1 of 3 rows" in result.stderr
     embedded = np.load(tmp_path / "e.npy")  # rows still line up: the skipped one is NaN
-    assert embedded.shape[0] == 3 and np.isnan(embedded[1]).all() and np.isfinite(embedded[[0, 2]]).all()
+    assert (
+        embedded.shape[0] == 3
+        and np.isnan(embedded[1]).all()
+        and np.isfinite(embedded[[0, 2]]).all()
+    )
     # The library says the same of the same cell.
     with pytest.raises(TypeError, match=r"X\[1\] is int 42"):
         DistilEmbedder(model=tiny_model).transform(["fine", 42, "ok"])

@@ -297,12 +297,18 @@ def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatc
     real = SetFitClassifier._train
 
     def spy(self, body, ids, pairs, *args, **kwargs):
-        seen["n_texts"], seen["max_index"] = len(ids), int(max(pairs.first.max(), pairs.second.max()))
+        seen["n_texts"], seen["max_index"] = (
+            len(ids),
+            int(max(pairs.first.max(), pairs.second.max())),
+        )
         return real(self, body, ids, pairs, *args, **kwargs)
 
     monkeypatch.setattr(SetFitClassifier, "_train", spy)
-    descriptions = {"billing": "money, invoices and charges", "delivery": "parcels and couriers",
-                    "service": "support staff and help"}
+    descriptions = {
+        "billing": "money, invoices and charges",
+        "delivery": "parcels and couriers",
+        "service": "support staff and help",
+    }
     clf = make(tiny_model, label_descriptions=descriptions).fit(X, y)
     assert seen["n_texts"] == len(X) + 3 and seen["max_index"] >= len(X)  # anchors are paired
     assert clf.classes_.tolist() == ["billing", "delivery", "service"]
@@ -313,7 +319,10 @@ def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatc
     "descriptions, message",
     [
         ({"billing": "money"}, r"missing \['delivery', 'service'\]"),
-        ({"billing": "a", "delivery": "b", "service": "c", "other": "d"}, r"not classes \['other'\]"),
+        (
+            {"billing": "a", "delivery": "b", "service": "c", "other": "d"},
+            r"not classes \['other'\]",
+        ),
         ({"billing": ""}, "must be None, 'labels' or a dict"),
     ],
 )
