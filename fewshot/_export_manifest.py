@@ -1,0 +1,82 @@
+"""The manifest of an exported file, stored as ONNX metadata.
+
+:func:`build_manifest` gathers what :mod:`fewshot.runtime` needs to know about a file
+(classes, inputs and outputs, tokenizer settings) and the agreement measured at export;
+:func:`set_metadata` stores it (and, for ``inputs="token_ids"``, the tokenizer.json)
+in the model's ``metadata_props``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ._export_head import TemperatureHead
+from .runtime import CUSTOM_DOMAIN, FORMAT, FORMAT_VERSION, MANIFEST_KEY, TOKENIZER_KEY
+
+__all__ = ["build_manifest", "set_metadata"]
+
+
+def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features):
+    """The manifest of the file (a JSON-serialisable dict)."""
+    from . import __version__
+
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fewshot_version": __version__,
+        "kind": parts.kind,
+        "inputs": inputs,
+        "input_names": ["text"] if inputs == "text" else ["input_ids", "attention_mask"],
+        "outputs": (["label", "probabilities"] if parts.classes is not None else []) + ["features"],
+        "n_features": int(n_features),
+        "quantize": quantize,
+        "max_length": int(spec.max_length),
+        "pad_token_id": int(pad_id),
+        "tokenizer": (
+            {
+                "in_graph": True,
+                "type": "WordPiece",
+                "op": f"{CUSTOM_DOMAIN}.BertTokenizer",
+                "lowercase": bool(settings["do_lower_case"]),
+            }
+            if settings is not None
+            else {"in_graph": False, "tokenizer_json": TOKENIZER_KEY}
+        ),
+        "source": parts.source,
+        "checks": checks,
+    }
+    if parts.classes is not None:
+        manifest["classes"] = parts.classes.tolist()
+        manifest["class_type"] = head_parts[3]
+        manifest["head"] = _describe(parts.head)
+    return manifest
+
+
+def _describe(head) -> str:
+    if isinstance(head, TemperatureHead):
+        return f"HeadClassifier (the model's head, temperature {head.temperature:.6g})"
+    if hasattr(head, "steps"):
+        return " -> ".join(type(step).__name__ for _, step in head.steps)
+    return type(head).__name__
+
+
+def set_metadata(model, manifest: dict, tokenizer) -> None:
+    """Store the manifest (and the tokenizer.json, when given) in the model's metadata."""
+    entries = {MANIFEST_KEY: json.dumps(manifest, sort_keys=True, default=_plain)}
+    if tokenizer is not None and getattr(tokenizer, "backend_tokenizer", None) is not None:
+        entries[TOKENIZER_KEY] = tokenizer.backend_tokenizer.to_str()
+    del model.metadata_props[:]
+    for key, value in entries.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "fewshot"
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
