@@ -8,6 +8,7 @@ import click
 
 from ._loading import DEFAULT_MODEL, ModelNotFoundError, first_line
 from ._tables import TableInputError, atomic_file, read_texts
+from .pooling import POOLINGS
 
 __all__ = [
     "INPUT",
@@ -18,6 +19,7 @@ __all__ = [
     "model_option",
     "names",
     "note",
+    "pooling_option",
     "quiet_option",
     "reported",
     "save_figure",
@@ -117,6 +119,14 @@ def model_option(command):
         show_default=True,
         help="Hugging Face model id or local model folder.",
     )(command)
+
+
+pooling_option = click.option(
+    "--pooling",
+    type=click.Choice(POOLINGS),
+    default=None,
+    help="[default: the model's own if it is a sentence-transformers folder, else mean]",
+)
 
 
 def quiet_option(command):

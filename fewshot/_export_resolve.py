@@ -49,7 +49,7 @@ def resolve(estimator) -> _Parts:
     from ._params import embedding_plan
     from .embedder import DistilEmbedder
     from .head_classifier import HeadClassifier
-    from .setfit import SetFitClassifier
+    from .setfit import SetFitClassifier, fitted_plan
 
     if isinstance(estimator, DistilEmbedder):
         plan = embedding_plan(estimator, **_CPU_FLOAT32)
@@ -70,7 +70,7 @@ def resolve(estimator) -> _Parts:
                 "on multi-label targets."
             )
         check_head(estimator.head_)
-        plan = estimator._plan().replace(backend="torch", quantize=None)
+        plan = fitted_plan(estimator).replace(backend="torch", quantize=None)
         return _Parts(
             kind="setfit",
             loaded=plan.loaded,
@@ -114,9 +114,11 @@ def _resolve_head_classifier(estimator) -> _Parts:
     from sklearn.base import clone
     from sklearn.utils.validation import check_is_fitted
 
+    from .head_classifier import head_plan
+
     check_is_fitted(estimator, "temperature_")
     # The plan only needs the parameters: a CPU float32 copy of the model to export.
-    plan = clone(estimator).set_params(**_CPU_FLOAT32)._plan()
+    plan = head_plan(clone(estimator).set_params(**_CPU_FLOAT32))
     head = TemperatureHead(
         tuple(int(i) for i in estimator.head_indices_), float(estimator.temperature_)
     )

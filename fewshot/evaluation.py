@@ -20,6 +20,7 @@ from .data import sample_per_class
 __all__ = [
     "METRICS",
     "evaluate_few_shot",
+    "calibration_bins",
     "expected_calibration_error",
     "plot_learning_curve",
     "summarize",
@@ -198,7 +199,7 @@ def _proba_matrix(y_true, y_proba, classes):
     return y_true, proba, classes
 
 
-def _calibration_bins(y_true, y_proba, *, classes=None, n_bins=15):
+def calibration_bins(y_true, y_proba, *, classes=None, n_bins=15):
     """Per confidence bin: mean confidence, accuracy and count (NaN for empty bins).
 
     Confidence is the highest probability of a row; a row is correct when its
@@ -251,7 +252,7 @@ def expected_calibration_error(y_true, y_proba, *, classes=None, n_bins=15) -> f
     >>> round(expected_calibration_error(y, proba), 3)  # (0.05 + 0.15 + 0.35 + 0.75) / 4
     0.325
     """
-    confidence, accuracy, counts = _calibration_bins(
+    confidence, accuracy, counts = calibration_bins(
         y_true, y_proba, classes=classes, n_bins=n_bins
     )
     used = counts > 0

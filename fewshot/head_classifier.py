@@ -36,7 +36,13 @@ from ._params import (
 )
 from ._validation import check_class_labels, check_labels, check_texts, plain
 
-__all__ = ["HeadClassifier"]
+__all__ = [
+    "HeadClassifier",
+    "head_fitted_state",
+    "head_model",
+    "head_plan",
+    "restore_head_classifier",
+]
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -199,44 +205,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     # -- the model and its logits -------------------------------------------------------
 
-    def _loaded(self):
-        """Validate the parameters and return the shared model, which must have a head."""
-        validate_params(self, self._constraints)
-        params = self.get_params(deep=False)
-        check_backend(params)
-        loaded = load_model_for(params)
-        n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
-        if not loaded.has_head or n_labels < 2:
-            architectures = getattr(loaded.config, "architectures", None)
-            what = (
-                "has no sequence-classification head"
-                if not loaded.has_head
-                else (f"has a head with {n_labels} output (a regression head)")
-            )
-            name = model_name(self.model)
-            raise ValueError(
-                f"HeadClassifier predicts with the model's own classification head, but "
-                f"{name!r} {what} (architectures: {architectures}). Train a classifier on "
-                f"its features instead: Pipeline([('embed', DistilEmbedder(model={name!r})), "
-                f"('lr', LogisticRegression())]), or SetFitClassifier(model={name!r}) to "
-                "fine-tune it on your labelled texts."
-            )
-        return loaded
-
-    def _plan(self):
-        params = {
-            **self.get_params(deep=False),
-            "layers": [],
-            "head": "logits",
-            # As DistilEmbedder resolves them, so the cache is shared with it.
-            "pooling": None,
-            "normalize": None,
-        }
-        return resolve_plan(self._loaded(), params)
-
     def _head_logits(self, texts: list[str]) -> np.ndarray:
         """Raw logits of every head class, ``(n_texts, n_head_classes)`` float32."""
-        return self._plan().encode(texts)
+        return head_plan(self).encode(texts)
 
     def _scaled_logits(self, X) -> np.ndarray:
         check_is_fitted(self, "temperature_")
@@ -338,7 +309,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         if y is not None and X is None:
             raise TypeError("fit got labels y but no texts X.")
         texts = None if X is None else check_texts(X, allow_empty=y is None)
-        loaded = self._loaded()
+        loaded = head_model(self)
         names = head_labels(loaded)
         classes, head, encoded = self._resolve_classes(names, y, 0 if texts is None else len(texts))
         if self.temperature is not None:
@@ -408,31 +379,71 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     # -- persistence (fewshot.save_model / load_model, kind "head") ---------------------
 
-    def _fitted_state(self) -> dict:
-        label_map = (
-            None
-            if self.label_map is None
-            else [[plain(k), plain(v)] for k, v in self.label_map.items()]
-        )
-        return {
-            "temperature": float(self.temperature_),
-            "head_indices": [int(i) for i in self.head_indices_],
-            "head_labels": list(self.head_labels_),
-            # Pairs, not a JSON object: keys may be ints.
-            "label_map": label_map,
-        }
 
-    @classmethod
-    def _from_folder(cls, params: dict, manifest: dict) -> HeadClassifier:
-        """A fitted classifier from a manifest and the (already resolved) parameters."""
-        known = cls().get_params(deep=False)
-        fitted = manifest["fitted"]
-        params = {k: v for k, v in params.items() if k in known}
-        pairs = fitted.get("label_map")
-        params["label_map"] = None if pairs is None else {k: v for k, v in pairs}
-        clf = cls(**params)
-        clf.classes_ = np.asarray(manifest["classes"])
-        clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
-        clf.head_labels_ = list(fitted["head_labels"])
-        clf.temperature_ = float(fitted["temperature"])
-        return clf
+def head_model(clf):
+    """Validate the parameters and return the shared model, which must have a head."""
+    validate_params(clf, clf._constraints)
+    params = clf.get_params(deep=False)
+    check_backend(params)
+    loaded = load_model_for(params)
+    n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
+    if not loaded.has_head or n_labels < 2:
+        architectures = getattr(loaded.config, "architectures", None)
+        what = (
+            "has no sequence-classification head"
+            if not loaded.has_head
+            else (f"has a head with {n_labels} output (a regression head)")
+        )
+        name = model_name(clf.model)
+        raise ValueError(
+            f"HeadClassifier predicts with the model's own classification head, but "
+            f"{name!r} {what} (architectures: {architectures}). Train a classifier on "
+            f"its features instead: Pipeline([('embed', DistilEmbedder(model={name!r})), "
+            f"('lr', LogisticRegression())]), or SetFitClassifier(model={name!r}) to "
+            "fine-tune it on your labelled texts."
+        )
+    return loaded
+
+
+def head_plan(clf):
+    """How ``clf`` gets its logits: no layers, the head's logits, through the one path."""
+    params = {
+        **clf.get_params(deep=False),
+        "layers": [],
+        "head": "logits",
+        # As DistilEmbedder resolves them, so the cache is shared with it.
+        "pooling": None,
+        "normalize": None,
+    }
+    return resolve_plan(head_model(clf), params)
+
+
+def head_fitted_state(clf) -> dict:
+    """The fitted values a kind "head" manifest records."""
+    label_map = (
+        None
+        if clf.label_map is None
+        else [[plain(k), plain(v)] for k, v in clf.label_map.items()]
+    )
+    return {
+        "temperature": float(clf.temperature_),
+        "head_indices": [int(i) for i in clf.head_indices_],
+        "head_labels": list(clf.head_labels_),
+        # Pairs, not a JSON object: keys may be ints.
+        "label_map": label_map,
+    }
+
+
+def restore_head_classifier(params: dict, manifest: dict) -> HeadClassifier:
+    """A fitted classifier from a manifest and the (already resolved) parameters."""
+    known = HeadClassifier().get_params(deep=False)
+    fitted = manifest["fitted"]
+    params = {k: v for k, v in params.items() if k in known}
+    pairs = fitted.get("label_map")
+    params["label_map"] = None if pairs is None else {k: v for k, v in pairs}
+    clf = HeadClassifier(**params)
+    clf.classes_ = np.asarray(manifest["classes"])
+    clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
+    clf.head_labels_ = list(fitted["head_labels"])
+    clf.temperature_ = float(fitted["temperature"])
+    return clf

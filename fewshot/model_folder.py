@@ -139,10 +139,12 @@ def _save_head_classifier(clf, directory, metadata) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
+    from .head_classifier import head_fitted_state, head_model
+
     check_is_fitted(clf, "temperature_")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = clf._loaded()
+    loaded = head_model(clf)
     write_encoder(loaded, folder / ENCODER_FOLDER)
     params = clf.get_params(deep=False)
     manifest = new_manifest(
@@ -150,7 +152,7 @@ def _save_head_classifier(clf, directory, metadata) -> Path:
         metadata,
         # label_map travels in "fitted" as pairs: JSON object keys would turn ints into str.
         params={k: v for k, v in params.items() if k not in ("cache", "progress", "label_map")},
-        fitted=clf._fitted_state(),
+        fitted=head_fitted_state(clf),
         classes=clf.classes_.tolist(),
         base_model={
             "model": _model_identity(clf.model),
@@ -228,13 +230,16 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
     raise ValueError(f"{str(folder)!r} holds an unknown model kind {kind!r}; upgrade fewshot.")
 
 
-def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
-    from sklearn.pipeline import Pipeline
+def _encoder_params(folder, manifest, params, model, device, trust_remote_code) -> dict:
+    """``params`` pointed at the folder's ``encoder/`` (or the caller's ``model``, checked).
 
+    The one place a pipeline or head folder's weights are found: never a reference stored
+    in the manifest, and a caller's model must have the fingerprint that was saved.
+    """
     from ._params import load_model_for
 
-    head = load_head(folder)
     base = manifest.get("base_model") or {}
+    params = dict(params)
     if model is None:
         encoder = folder / ENCODER_FOLDER
         if not (encoder / "config.json").is_file():
@@ -246,7 +251,6 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
     else:
         params.update(model=os.fspath(model))
     params.update(device=device, trust_remote_code=bool(trust_remote_code), progress=False)
-    embedder = DistilEmbedder(**params)
     if model is not None and base.get("fingerprint"):
         found = load_model_for(params).fingerprint()
         if found is not None and found != base["fingerprint"]:
@@ -254,6 +258,15 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
                 f"model={os.fspath(model)!r} is not the encoder {str(folder)!r} was trained "
                 f"with ({base.get('model')!r}): its files differ. Pass that model."
             )
+    return params
+
+
+def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
+    from sklearn.pipeline import Pipeline
+
+    head = load_head(folder)
+    params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
+    embedder = DistilEmbedder(**params)
     names = manifest.get("steps") or ["embed", "classify"]
     rest = head.steps if isinstance(head, Pipeline) else [(names[-1], head)]
     return Pipeline([(names[0], embedder), *rest])
@@ -261,26 +274,7 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
 
 def _load_head_classifier(folder, manifest, params, model, device, trust_remote_code):
     """A HeadClassifier from a kind "head" folder: its model from ``encoder/`` (or ``model``)."""
-    from ._params import load_model_for
-    from .head_classifier import HeadClassifier
+    from .head_classifier import restore_head_classifier
 
-    base = manifest.get("base_model") or {}
-    if model is None:
-        encoder = folder / ENCODER_FOLDER
-        if not (encoder / "config.json").is_file():
-            raise ValueError(
-                f"{str(folder)!r} has no {ENCODER_FOLDER}/ with the model's weights "
-                f"({base.get('model')!r}); pass model=<that model's folder or id>."
-            )
-        params.update(model=str(encoder.resolve()), revision=None)
-    else:
-        params.update(model=os.fspath(model))
-    params.update(device=device, trust_remote_code=bool(trust_remote_code), progress=False)
-    if model is not None and base.get("fingerprint"):
-        found = load_model_for(params).fingerprint()
-        if found is not None and found != base["fingerprint"]:
-            raise ValueError(
-                f"model={os.fspath(model)!r} is not the encoder {str(folder)!r} was saved "
-                f"with ({base.get('model')!r}): its files differ. Pass that model."
-            )
-    return HeadClassifier._from_folder(params, manifest)
+    params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
+    return restore_head_classifier(params, manifest)

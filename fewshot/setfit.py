@@ -46,7 +46,7 @@ from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
 from .sampling import SAMPLING, sample_pairs
 
-__all__ = ["SetFitClassifier"]
+__all__ = ["SetFitClassifier", "fitted_plan"]
 
 MULTI_TARGET = ("one-vs-rest", "multi-output", "classifier-chain")
 
@@ -235,20 +235,6 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return MultiOutputClassifier(head)
         return ClassifierChain(head, random_state=random_state)
 
-    def _plan(self, body=None):
-        """How the fine-tuned body embeds: the body's top layer, pooled, one path."""
-        body = self.body_ if body is None else body
-        params = {
-            **self.get_params(deep=False),
-            "layers": body.n_layers,
-            "max_length": self.max_length_,
-            "batch_size": self.inference_batch_size,
-            "head": None,  # the classifier head is ours, not a model head output
-            "normalize": bool(self.normalize),
-            "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
-        }
-        return resolve_plan(body, params)
-
     # -- training -----------------------------------------------------------------------
 
     def fit(self, X, y):
@@ -298,7 +284,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
         body = trainable_copy(pretrained, layer)
-        spec = self._plan(body).spec
+        spec = fitted_plan(self, body).spec
         ids, _, _ = tokenize(body.tokenizer, texts, spec)
         self.train_loss_ = self._train(body, ids, pairs, spec, torch_seed, pair_seed)
         self.body_ = body
@@ -350,7 +336,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, hidden_size)
         """
         check_is_fitted(self, "body_")
-        return self._plan().encode(check_texts(X))
+        return fitted_plan(self).encode(check_texts(X))
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and return the fine-tuned embeddings of ``X`` (read once)."""
@@ -460,3 +446,18 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if files is not None:
             self.body_ = encoder_from_bytes(files, self.device)
+
+
+def fitted_plan(clf, body=None):
+    """How the fine-tuned body embeds: the body's top layer, pooled, one path."""
+    body = clf.body_ if body is None else body
+    params = {
+        **clf.get_params(deep=False),
+        "layers": body.n_layers,
+        "max_length": clf.max_length_,
+        "batch_size": clf.inference_batch_size,
+        "head": None,  # the classifier head is ours, not a model head output
+        "normalize": bool(clf.normalize),
+        "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
+    }
+    return resolve_plan(body, params)
