@@ -252,9 +252,7 @@ def expected_calibration_error(y_true, y_proba, *, classes=None, n_bins=15) -> f
     >>> round(expected_calibration_error(y, proba), 3)  # (0.05 + 0.15 + 0.35 + 0.75) / 4
     0.325
     """
-    confidence, accuracy, counts = calibration_bins(
-        y_true, y_proba, classes=classes, n_bins=n_bins
-    )
+    confidence, accuracy, counts = calibration_bins(y_true, y_proba, classes=classes, n_bins=n_bins)
     used = counts > 0
     if not used.any():
         return nan

@@ -421,9 +421,7 @@ def head_plan(clf):
 def head_fitted_state(clf) -> dict:
     """The fitted values a kind "head" manifest records."""
     label_map = (
-        None
-        if clf.label_map is None
-        else [[plain(k), plain(v)] for k, v in clf.label_map.items()]
+        None if clf.label_map is None else [[plain(k), plain(v)] for k, v in clf.label_map.items()]
     )
     return {
         "temperature": float(clf.temperature_),
