@@ -43,6 +43,7 @@ __all__ = [
     "QUANTIZE",
     "check_onnx_installed",
     "clear_sessions",
+    "export_encoder_module",
     "export_folder",
     "fewshot_home",
     "onnx_file",
@@ -153,20 +154,30 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
         raise ValueError("backend='onnx' runs on the CPU; use device='cpu'.")
     network = loaded.model if head else loaded.body
     wrapper = _LayerOutputs(network, loaded.blocks, layers, head).eval()
-    batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens")
-    sample = torch.tensor([[1, 2, 3, 4], [1, 2, 3, 0]], dtype=torch.long)
-    mask = (sample != 0).long()
     # A graph up to the deepest requested layer only; with the head, the whole model.
     # (At least one block: transformers records layer 0 as the first block's input.)
     depth = loaded.n_layers if head else max(1, max(layers))
+    names = [f"layer{layer}" for layer in layers] + (["logits"] if head else [])
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    export_encoder_module(loaded, wrapper, tmp, output_names=names, depth=depth)
+    os.replace(tmp, path)  # readers never see a half-written file
+
+
+def export_encoder_module(loaded, module, path: str, *, output_names, depth: int) -> None:
+    """Export ``module(input_ids, attention_mask)`` to ONNX with dynamic batch and length.
+
+    The encoder is cut at ``depth`` blocks; shared by the backend and ``fewshot.export``.
+    """
+    batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens")
+    sample = torch.tensor([[1, 2, 3, 4], [1, 2, 3, 0]], dtype=torch.long)
+    mask = (sample != 0).long()
     with loaded.lock, only_blocks(loaded, 0, depth), quiet_transformers(), quiet_export():
         torch.onnx.export(
-            wrapper,
+            module,
             (sample, mask),
-            tmp,
+            path,
             input_names=["input_ids", "attention_mask"],
-            output_names=[f"layer{layer}" for layer in layers] + (["logits"] if head else []),
+            output_names=list(output_names),
             dynamic_shapes={
                 "input_ids": {0: batch, 1: tokens},
                 "attention_mask": {0: batch, 1: tokens},
@@ -175,7 +186,6 @@ def _export(loaded: LoadedModel, layers, head: bool, path: str) -> None:
             external_data=False,
             verbose=False,
         )
-    os.replace(tmp, path)  # readers never see a half-written file
 
 
 def quantize_int8(source: str, path: str) -> None:

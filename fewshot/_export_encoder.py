@@ -56,32 +56,11 @@ def _feature_module(loaded, spec):
 
 def export_encoder(loaded, spec, path: str) -> None:
     """Write the float32 encoder graph (token ids and mask -> ``features``) to ``path``."""
-    import torch
-
-    from ._backends import quiet_export
-    from ._forward import only_blocks
-    from ._loading import quiet_transformers
+    from ._backends import export_encoder_module
 
     module = _feature_module(loaded, spec)
     depth = loaded.n_layers if spec.head else max(1, max(spec.layers))
-    batch, tokens = torch.export.Dim("batch"), torch.export.Dim("tokens")
-    sample = torch.tensor([[1, 2, 3, 4], [1, 2, 3, 0]], dtype=torch.long)
-    mask = (sample != 0).long()
-    with loaded.lock, only_blocks(loaded, 0, depth), quiet_transformers(), quiet_export():
-        torch.onnx.export(
-            module,
-            (sample, mask),
-            path,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["features"],
-            dynamic_shapes={
-                "input_ids": {0: batch, 1: tokens},
-                "attention_mask": {0: batch, 1: tokens},
-            },
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    export_encoder_module(loaded, module, path, output_names=["features"], depth=depth)
 
 
 def int8_embeddings(model) -> int:
