@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
+from ._predict import labels_and_proba
 from ._validation import check_labels
 from .data import sample_per_class
 
@@ -34,26 +35,35 @@ METRICS = {
 
 
 def _metric(scoring):
-    """``(name, score(model, X, y) -> (score, predict seconds))`` for ``scoring``."""
+    """``(name, score(model, X, y, with_proba) -> (score, predict seconds, proba or None))``.
+
+    With ``with_proba``, a metric on predicted labels also returns the probabilities,
+    from the same pass through the encoder (:func:`fewshot._predict.labels_and_proba`),
+    so recording calibration does not embed the test set a second time.
+    """
     from sklearn.metrics import get_scorer, get_scorer_names
 
     if callable(scoring) or scoring in METRICS:
         metric = scoring if callable(scoring) else METRICS[scoring]
         name = getattr(scoring, "__name__", "score") if callable(scoring) else scoring
 
-        def score(model, X, y):
+        def score(model, X, y, with_proba):
             start = time.perf_counter()
-            predicted = model.predict(X)
-            return float(metric(y, predicted)), time.perf_counter() - start
+            proba = None
+            if with_proba and hasattr(model, "predict_proba"):
+                predicted, proba = labels_and_proba(model, X)
+            else:
+                predicted = model.predict(X)
+            return float(metric(y, predicted)), time.perf_counter() - start, proba
 
         return name, score
     if isinstance(scoring, str) and scoring in get_scorer_names():
         scorer = get_scorer(scoring)
 
-        def score(model, X, y):
+        def score(model, X, y, with_proba):
             start = time.perf_counter()
             value = scorer(model, X, y)
-            return float(value), time.perf_counter() - start
+            return float(value), time.perf_counter() - start, None
 
         return scoring, score
     raise ValueError(
@@ -98,7 +108,10 @@ def evaluate_few_shot(
         error (:func:`expected_calibration_error`, 15 bins) and the Brier score
         (:func:`sklearn.metrics.brier_score_loss`) of ``predict_proba`` on the test set,
         when the fitted model has ``predict_proba`` and single-label classes (NaN
-        otherwise). Costs one ``predict_proba`` call per run, not timed.
+        otherwise). With a metric on predicted labels the probabilities come from the
+        same pass through the encoder as the predictions (the head's ``predict_proba``
+        is then part of ``predict_seconds``); with a scikit-learn scorer name they cost
+        one extra ``predict_proba`` call, not timed.
     progress : bool, default=False
         A tqdm bar over the runs.
 
@@ -135,8 +148,10 @@ def evaluate_few_shot(
                 start = time.perf_counter()
                 model.fit(X_s, y_s)
                 fit_seconds = time.perf_counter() - start
-                value, predict_seconds = score(model, X_test, y_test)
-                ece, brier = _calibration(model, X_test, y_test) if calibration else (nan, nan)
+                value, predict_seconds, proba = score(model, X_test, y_test, calibration)
+                ece, brier = (nan, nan)
+                if calibration:
+                    ece, brier = _calibration(model, X_test, y_test, proba)
                 rows.append(
                     {
                         "method": method,
@@ -154,8 +169,11 @@ def evaluate_few_shot(
     return pd.DataFrame(rows)
 
 
-def _calibration(model, X, y) -> tuple[float, float]:
-    """``(ECE, Brier score)`` of a fitted classifier on ``X``; NaNs when they do not apply."""
+def _calibration(model, X, y, proba=None) -> tuple[float, float]:
+    """``(ECE, Brier score)`` of a fitted classifier on ``X``; NaNs when they do not apply.
+
+    ``proba`` is ``predict_proba(X)`` when the caller already has it.
+    """
     from sklearn.metrics import brier_score_loss
 
     classes = getattr(model, "classes_", None)
@@ -164,7 +182,9 @@ def _calibration(model, X, y) -> tuple[float, float]:
     classes = np.asarray(classes)
     if classes.ndim != 1 or y.ndim != 1 or not np.isin(y, classes).all():
         return nan, nan  # multi-label, or test labels the model never saw
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    if proba is None:
+        proba = model.predict_proba(X)
+    proba = np.asarray(proba, dtype=np.float64)
     if proba.shape != (len(y), len(classes)):
         return nan, nan
     # float32 probabilities sum to 1 only to ~1e-7, which brier_score_loss warns about.

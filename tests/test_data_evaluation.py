@@ -98,3 +98,27 @@ def test_evaluate_few_shot_matches_a_manual_run(tiny_model):
 def test_unknown_metric():
     with pytest.raises(ValueError, match="scoring='auc' is not known"):
         evaluate_few_shot(LogisticRegression(), [[0]] * 4, [0, 0, 1, 1], [[0]], [0], scoring="auc")
+
+
+def test_calibration_does_not_embed_the_test_set_twice(tiny_model, monkeypatch):
+    texts, topics = load_customer_feedback(return_X_y=True)
+    test_sizes = []
+    real = DistilEmbedder.transform
+
+    def counting(self, X, *args, **kwargs):
+        if len(X) == 40:
+            test_sizes.append(len(X))
+        return real(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(DistilEmbedder, "transform", counting)
+    clf = Pipeline(
+        [
+            ("embed", DistilEmbedder(model=tiny_model, layers=2)),
+            ("lr", LogisticRegression(max_iter=500)),
+        ]
+    )
+    runs = evaluate_few_shot(
+        clf, texts[::2], topics[::2], texts[1::2], topics[1::2], n_per_class=2, seeds=[0, 1]
+    )
+    assert test_sizes == [40, 40]  # one pass over the test texts per run, ece and brier included
+    assert runs["ece"].notna().all() and runs["brier"].notna().all()
