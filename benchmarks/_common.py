@@ -129,3 +129,27 @@ class PeakMemory:
         self.peak = max(self.peak, rss_bytes())
         self.extra_mb = (self.peak - self.start) / 2**20
         self.peak_mb = self.peak / 2**20
+
+
+def machine() -> str:
+    """The ``lscpu`` model name, CPU count and, where present, the CUDA device."""
+    import subprocess
+
+    model = "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            (line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line),
+            model,
+        )
+    except OSError:
+        pass
+    text = f"lscpu model {model}, {os.cpu_count()} CPUs"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return text

@@ -25,6 +25,7 @@ from ._persistence import (
     write_encoder,
     write_json,
 )
+from ._precision import resolve_compute_dtype
 
 __all__ = ["read_setfit_folder", "restore_setfit", "write_setfit_folder"]
 
@@ -79,6 +80,7 @@ def restore_setfit(cls, folder, manifest, head, device):
     clf.head = None if manifest.get("default_head", True) else _unwrap(head)
     fitted = manifest["fitted"]
     clf.body_ = load_saved_body(folder, device)
+    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
     clf.layer_ = int(fitted["layer"])
     clf.max_length_ = int(fitted["max_length"])
     clf.multilabel_ = bool(fitted["multilabel"])

@@ -42,6 +42,7 @@ from ._params import (
     validate_params,
 )
 from ._persistence import encoder_from_bytes, encoder_to_bytes
+from ._precision import COMPUTE_DTYPES, compute_autocast, resolve_compute_dtype
 from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
 from .sampling import SAMPLING, sample_pairs
@@ -110,6 +111,12 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     multi_target_strategy : {None, "one-vs-rest", "multi-output", "classifier-chain"}
         How the head handles a multi-label indicator ``y``; None means one-vs-rest.
     device : "auto", str or torch.device, default="auto"
+    dtype : {"float32", "bfloat16", "auto"}, default="float32"
+        Precision of the body's arithmetic in training and at inference. "bfloat16"
+        runs the forward passes under bfloat16 autocast (weights, gradients and
+        optimiser state stay float32, and so do saved and exported weights); it pays
+        where the hardware has bfloat16 units (CUDA GPUs, CPUs with AVX512-BF16 or
+        AMX) and warns elsewhere. "auto" picks bfloat16 exactly there.
     backend : {"torch", "onnx"}, default="torch"
         Where the fine-tuned body runs at inference: "onnx" exports it to ONNX Runtime
         on first use (CPU only; ``pip install 'fewshot[onnx]'``). Training is PyTorch.
@@ -131,6 +138,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The fitted head.
     layer_ : int
         The resolved layer (1..L).
+    dtype_ : str
+        The precision used ("float32" or "bfloat16"), after resolving "auto".
     n_pairs_ : int
         Number of pairs drawn for fine-tuning.
     train_loss_ : list of float
@@ -163,6 +172,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "train_layers": Integer(1, optional=True),
         "label_descriptions": LabelDescriptions(),
         "normalize": Boolean(),
+        "dtype": Options(*COMPUTE_DTYPES),
     }
 
     def __init__(
@@ -187,6 +197,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         max_length=256,
         multi_target_strategy=None,
         device="auto",
+        dtype="float32",
         backend="torch",
         quantize=None,
         n_threads=None,
@@ -213,6 +224,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.max_length = max_length
         self.multi_target_strategy = multi_target_strategy
         self.device = device
+        self.dtype = dtype
         self.backend = backend
         self.quantize = quantize
         self.n_threads = n_threads
@@ -257,11 +269,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         )
         validate_params(self, self._constraints)
         params = self.get_params(deep=False)
-        check_backend(params)
+        # ONNX inference runs float32 whatever the training precision.
+        check_backend({**params, "dtype": "float32"})
         random = check_random_state(self.random_state)
         pair_seed, torch_seed, head_seed = (int(s) for s in random.randint(0, 2**31 - 1, size=3))
 
-        pretrained = load_model_for({**params, "backend": "torch"})
+        # float32 master weights whatever the compute precision (see fewshot._precision).
+        pretrained = load_model_for({**params, "backend": "torch", "dtype": "float32"})
         (layer,) = resolve_layers(self.layer, pretrained.n_layers, f"model {self.model!r}")
         if layer == 0:
             raise ValueError(
@@ -284,6 +298,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
         body = trainable_copy(pretrained, layer)
+        self.dtype_ = resolve_compute_dtype(self.dtype, body.device)
         spec = fitted_plan(self, body).spec
         ids, _, _ = tokenize(body.tokenizer, texts, spec)
         self.train_loss_ = self._train(body, ids, pairs, spec, torch_seed, pair_seed)
@@ -315,6 +330,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch_seed=torch_seed,
             order_seed=order_seed,
             n_frozen=self._n_frozen(body.n_layers),
+            compute_dtype=self.dtype_,
             progress=bool(self.progress),
         )
 
@@ -336,7 +352,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, hidden_size)
         """
         check_is_fitted(self, "body_")
-        return fitted_plan(self).encode(check_texts(X))
+        texts = check_texts(X)
+        with compute_autocast(self.body_.device, self.dtype_):
+            return fitted_plan(self).encode(texts)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and return the fine-tuned embeddings of ``X`` (read once)."""
