@@ -116,7 +116,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         runs the forward passes under bfloat16 autocast (weights, gradients and
         optimiser state stay float32, and so do saved and exported weights); it pays
         where the hardware has bfloat16 units (CUDA GPUs, CPUs with AVX512-BF16 or
-        AMX) and warns elsewhere. "auto" picks bfloat16 exactly there.
+        AMX) and warns elsewhere. "auto" picks bfloat16 on such CPUs only: on a GPU
+        few-shot batches are bound by kernel launches and bfloat16 measured no faster.
     backend : {"torch", "onnx"}, default="torch"
         Where the fine-tuned body runs at inference: "onnx" exports it to ONNX Runtime
         on first use (CPU only; ``pip install 'fewshot[onnx]'``). Training is PyTorch.
