@@ -15,11 +15,16 @@ import numpy as np
 from ._export_head import TemperatureHead
 from .runtime import CUSTOM_DOMAIN, FORMAT, FORMAT_VERSION, MANIFEST_KEY, TOKENIZER_KEY
 
-__all__ = ["build_manifest", "set_metadata"]
+__all__ = ["build_manifest", "provenance", "set_metadata"]
 
 
-def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features):
-    """The manifest of the file (a JSON-serialisable dict)."""
+def build_manifest(
+    parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features, provenance
+):
+    """The manifest of the file (a JSON-serialisable dict).
+
+    ``provenance`` is :func:`provenance`'s record of what made the estimator.
+    """
     from . import __version__
 
     manifest = {
@@ -46,12 +51,26 @@ def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, 
         ),
         "source": parts.source,
         "checks": checks,
+        "provenance": provenance,
     }
     if parts.classes is not None:
         manifest["classes"] = parts.classes.tolist()
         manifest["class_type"] = head_parts[3]
         manifest["head"] = _describe(parts.head)
     return manifest
+
+
+def provenance(estimator, loaded) -> dict:
+    """What made the exported estimator, as a saved folder's manifest records it.
+
+    Versions, creation time, base model, training data, seeds and every parameter
+    (:mod:`fewshot._provenance`), as plain JSON values.
+    """
+    from ._provenance import created_at, package_versions, provenance_of
+
+    record = {"created_at": created_at(), "versions": package_versions()}
+    record.update(provenance_of(estimator, loaded))
+    return json.loads(json.dumps(record, default=_plain))
 
 
 def _describe(head) -> str:

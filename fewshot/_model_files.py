@@ -61,7 +61,9 @@ def model_folder(name: str, revision) -> str | None:
         config = cached_file(name, "config.json", revision=revision, local_files_only=True)
     except Exception:  # noqa: BLE001 - no identity just means no caching
         return None
-    return os.path.dirname(os.path.realpath(config)) if config else None
+    # The snapshot folder itself (``.../snapshots/<commit>``), not where its files'
+    # links point: the blobs there are named by hash, so they would hash as nothing.
+    return os.path.realpath(os.path.dirname(config)) if config else None
 
 
 def sentence_transformers_settings(folder) -> dict:

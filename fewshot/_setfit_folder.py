@@ -17,23 +17,25 @@ from sklearn.utils.validation import check_is_fitted
 from ._loading import load_saved_body
 from ._persistence import (
     HEAD_FILE,
-    MANIFEST,
     check_remote_code,
+    dump_head,
     load_head,
     new_manifest,
     read_manifest,
     write_encoder,
     write_json,
+    write_manifest,
 )
 from ._precision import resolve_compute_dtype
+from ._provenance import check_versions, restore_provenance
 
 __all__ = ["read_setfit_folder", "restore_setfit", "write_setfit_folder"]
 
 
-def write_setfit_folder(clf, directory, *, setfit_compatible=False, metadata=None) -> Path:
+def write_setfit_folder(
+    clf, directory, *, setfit_compatible=False, metadata=None, metrics=None
+) -> Path:
     """Write a fitted SetFitClassifier to ``directory`` (see ``SetFitClassifier.save``)."""
-    import skops.io
-
     check_is_fitted(clf, "head_")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -42,13 +44,15 @@ def write_setfit_folder(clf, directory, *, setfit_compatible=False, metadata=Non
     manifest = new_manifest(
         "setfit",
         metadata,
+        estimator=clf,
+        metrics=metrics,
         params=params,
         default_head=clf.head is None,
         fitted=fitted_state(clf),
         classes=clf.classes_.tolist(),
     )
-    skops.io.dump(clf.head_, folder / HEAD_FILE)
-    write_json(folder / MANIFEST, manifest)
+    dump_head(clf.head_, folder / HEAD_FILE)
+    write_manifest(folder, manifest)
     if setfit_compatible:
         import joblib
 
@@ -68,6 +72,7 @@ def read_setfit_folder(cls, directory, *, device="auto", trust_remote_code=False
             f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
         )
     check_remote_code(folder, manifest.get("params") or {}, trust_remote_code)
+    check_versions(manifest, repr(str(folder)))
     return restore_setfit(cls, folder, manifest, load_head(folder), device)
 
 
@@ -88,6 +93,7 @@ def restore_setfit(cls, folder, manifest, head, device):
     clf.n_pairs_ = int(fitted["n_pairs"])
     clf.train_loss_ = list(fitted["train_loss"])
     clf.head_ = head
+    restore_provenance(clf, manifest)
     return clf
 
 

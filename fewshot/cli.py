@@ -1,4 +1,4 @@
-"""The ``fewshot`` command line: embed, train, predict, probe, plot, demo.
+"""The ``fewshot`` command line: embed, train, predict, info, probe, plot, export, serve, demo.
 
 Commands only: input tables are read and results written by :mod:`fewshot._tables`
 (CSV, TSV, JSON Lines or Parquet, chosen by the file's extension, written atomically so
@@ -256,6 +256,10 @@ def train(
         "label_col": label_col,
         "n_train": len(texts),
         "input": str(input_path),
+        # Decides the --n-per-class draw (and SetFit's seeds): with the data hash in the
+        # manifest, enough to rebuild the same training set.
+        "n_per_class": n_per_class,
+        "random_state": random_state,
     }
 
     with atomic_folder(out, marker=MANIFEST) as folder:
@@ -387,11 +391,13 @@ def demo(model, folds, quiet):
 
 from ._cli_deploy import export, serve  # noqa: E402
 from ._cli_explore import plot, probe  # noqa: E402
+from ._cli_info import info  # noqa: E402
 
 cli.add_command(probe)
 cli.add_command(plot)
 cli.add_command(export)
 cli.add_command(serve)
+cli.add_command(info)
 
 
 def main(argv=None):

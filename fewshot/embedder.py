@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from ._encoding import head_labels
 from ._loading import DEFAULT_MODEL
 from ._params import embedding_plan
+from ._provenance import base_record, training_data_record
 from ._validation import check_texts
 
 __all__ = ["DistilEmbedder", "as_embedder"]
@@ -183,15 +184,21 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, optional
-            Texts; only checked.
-        y : ignored
+            Texts; only checked (and recorded as a hash and counts, see below).
+        y : array-like, optional
+            Not used for the features; its counts and hash are recorded with ``X``'s.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        ``base_model_`` (the model as loaded: id, revision, resolved commit,
+        fingerprint) and ``training_data_`` (size, class counts and SHA-256 of ``X`` and
+        ``y``; None without ``X``) are what a saved Pipeline's manifest records.
         """
-        if X is not None:
-            check_texts(X)
+        texts = None if X is None else check_texts(X)
         plan = embedding_plan(self)
         self.layers_ = plan.spec.layers
         self.n_model_layers_ = plan.loaded.n_layers
@@ -200,6 +207,8 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         self.normalize_ = plan.spec.normalize
         self.n_features_out_ = plan.n_features
         self.head_labels_ = head_labels(plan.loaded) if plan.loaded.has_head else []
+        self.base_model_ = base_record(self.model, self.revision, plan.loaded)
+        self.training_data_ = None if texts is None else training_data_record(texts, y)
         return self
 
     def transform(self, X, out=None):

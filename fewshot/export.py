@@ -38,7 +38,9 @@ The file carries its manifest as ONNX metadata (``metadata_props["fewshot.manife
 JSON): the classes, the inputs and outputs, the tokenizer settings, and the agreement
 measured at export between the file and the Python estimator on ``check_texts`` (max
 probability or feature difference, label agreement, tokenizer agreement), for float32
-and, when quantised, for int8.
+and, when quantised, for int8; and under ``provenance`` what a saved folder's manifest
+records (versions, base model, training data hash and counts, seeds, parameters,
+creation time). ``fewshot info FILE.onnx`` prints it.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from ._export_checks import compare, default_check_texts, tokenized_ids, tokeniz
 from ._export_encoder import export_encoder, int8_embeddings
 from ._export_file import assemble_model, onnx_session, opset_of, write_model
 from ._export_head import SUPPORTED_HEADS, head_nodes
-from ._export_manifest import build_manifest, set_metadata
+from ._export_manifest import build_manifest, provenance, set_metadata
 from ._export_resolve import check_spec, resolve
 from ._export_tokenizer import SUPPORTED_TOKENIZERS, tokenizer_nodes, wordpiece_settings
 
@@ -275,7 +277,16 @@ def to_onnx(
             )
 
     manifest = build_manifest(
-        parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features
+        parts,
+        spec,
+        inputs,
+        quantize,
+        pad_id,
+        settings,
+        head_parts,
+        checks,
+        n_features,
+        provenance(estimator, loaded),
     )
     set_metadata(final, manifest, tokenizer if inputs == "token_ids" else None)
     _check_fp32(checks["float32"], parts)

@@ -34,6 +34,7 @@ from ._params import (
     resolve_plan,
     validate_params,
 )
+from ._provenance import base_record, restore_provenance, training_data_record
 from ._validation import check_class_labels, check_labels, check_texts, plain
 
 __all__ = [
@@ -119,6 +120,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         All class names of the head, in index order (``config.id2label``).
     temperature_ : float
         The temperature the logits are divided by.
+    base_model_ : dict
+        The pretrained model as loaded (id, revision, resolved commit, fingerprint),
+        recorded in a saved folder's manifest.
+    training_data_ : dict or None
+        Size, class counts and SHA-256 of the texts and labels ``fit`` was given
+        (``fewshot._provenance.training_data_record``); None after ``fit()`` without texts.
 
     See Also
     --------
@@ -323,6 +330,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.head_indices_ = head
         self.temperature_ = temperature
+        # Provenance for a saved folder (never the texts: a hash and counts).
+        self.base_model_ = base_record(self.model, self.revision, loaded)
+        self.training_data_ = None if texts is None else training_data_record(texts, y)
         return self
 
     # -- prediction ---------------------------------------------------------------------
@@ -444,4 +454,5 @@ def restore_head_classifier(params: dict, manifest: dict) -> HeadClassifier:
     clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
     clf.head_labels_ = list(fitted["head_labels"])
     clf.temperature_ = float(fitted["temperature"])
+    restore_provenance(clf, manifest, keys=("base_model", "training_data"))
     return clf

@@ -43,6 +43,7 @@ from ._params import (
 )
 from ._persistence import encoder_from_bytes, encoder_to_bytes
 from ._precision import COMPUTE_DTYPES, compute_autocast, resolve_compute_dtype
+from ._provenance import base_record, training_data_record
 from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
 from .sampling import SAMPLING, sample_pairs
@@ -145,6 +146,14 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Number of pairs drawn for fine-tuning.
     train_loss_ : list of float
         Mean loss of each epoch.
+    base_model_ : dict
+        The pretrained model the body started from (id, revision, resolved commit,
+        fingerprint), recorded in a saved folder's manifest.
+    training_data_ : dict
+        Size, class counts and SHA-256 of the texts and labels ``fit`` was given
+        (``fewshot._provenance.training_data_record``); the texts are not kept.
+    seeds_ : dict
+        ``random_state`` and the seeds drawn from it for the pairs, torch and the head.
 
     Examples
     --------
@@ -268,6 +277,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         classes, y_encoded, multilabel = check_class_labels(
             y, len(texts), min_per_class=2, why=" for contrastive pairs"
         )
+        given = training_data_record(texts, y_encoded if multilabel else classes[y_encoded])
         validate_params(self, self._constraints)
         params = self.get_params(deep=False)
         # ONNX inference runs float32 whatever the training precision.
@@ -308,6 +318,17 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_pairs_ = len(pairs)
         self.classes_ = classes
         self.multilabel_ = multilabel
+        # Provenance for a saved folder: what the body started from, what it saw, the seeds.
+        self.base_model_ = base_record(self.model, self.revision, pretrained)
+        self.training_data_ = given
+        self.seeds_ = {
+            "random_state": self.random_state
+            if isinstance(self.random_state, (int, np.integer, type(None)))
+            else repr(self.random_state),
+            "pairs": pair_seed,
+            "torch": torch_seed,
+            "head": head_seed,
+        }
 
         features = self.transform(texts)
         head = self._make_head(multilabel, head_seed)
@@ -404,7 +425,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory, *, setfit_compatible: bool = False, metadata=None) -> Path:
+    def save(
+        self, directory, *, setfit_compatible: bool = False, metadata=None, metrics=None
+    ) -> Path:
         """Write the fitted classifier to ``directory`` without pickling weights.
 
         The folder holds the fine-tuned body as a Hugging Face model (``config.json``,
@@ -421,14 +444,24 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             ``setfit.SetFitModel.from_pretrained(directory)`` loads the whole model.
             fewshot's own :meth:`load` never reads the pickle.
         metadata : dict, optional
-            JSON-serialisable notes stored in the manifest.
+            JSON-serialisable notes stored in the manifest; ``metadata["datasets"]``
+            (dataset names) also goes into the model card.
+        metrics : dict, optional
+            ``{name: number}`` from an evaluation, stored in the manifest and the card.
 
         Returns
         -------
         Path
+
+        Notes
+        -----
+        The manifest also records the provenance (package versions, base model with its
+        resolved commit and fingerprint, every parameter, the training data's size,
+        class counts and hash, the seeds, the creation time), and ``README.md`` is a
+        model card generated from it; ``fewshot info directory`` prints it.
         """
         return write_setfit_folder(
-            self, directory, setfit_compatible=setfit_compatible, metadata=metadata
+            self, directory, setfit_compatible=setfit_compatible, metadata=metadata, metrics=metrics
         )
 
     @classmethod
