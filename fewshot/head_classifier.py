@@ -105,6 +105,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Show a tqdm progress bar.
     trust_remote_code : bool, default=False
         Allow model code from the hub; only for models whose code you have read.
+    prompt : str or None, default=None
+        Input template (``"Review: {text}"``, exactly one ``{text}`` field, other braces
+        as ``{{ }}``) or prefix applied to every text before tokenisation, as in
+        ``DistilEmbedder``; its tokens count toward ``max_length``. None: a
+        sentence-transformers folder's ``default_prompt_name`` prompt, else none.
 
     Attributes
     ----------
@@ -119,6 +124,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         All class names of the head, in index order (``config.id2label``).
     temperature_ : float
         The temperature the logits are divided by.
+    prompt_ : str or None
+        The prompt applied (``prompt``, or the folder's default prompt when None).
 
     See Also
     --------
@@ -187,6 +194,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         cache=None,
         progress=False,
         trust_remote_code=False,
+        prompt=None,
     ):
         self.model = model
         self.revision = revision
@@ -202,6 +210,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.cache = cache
         self.progress = progress
         self.trust_remote_code = trust_remote_code
+        self.prompt = prompt
 
     # -- the model and its logits -------------------------------------------------------
 
@@ -323,6 +332,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.head_indices_ = head
         self.temperature_ = temperature
+        self.prompt_ = head_plan(self).spec.prompt
         return self
 
     # -- prediction ---------------------------------------------------------------------
@@ -444,4 +454,5 @@ def restore_head_classifier(params: dict, manifest: dict) -> HeadClassifier:
     clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
     clf.head_labels_ = list(fitted["head_labels"])
     clf.temperature_ = float(fitted["temperature"])
+    clf.prompt_ = params.get("prompt") or None
     return clf
