@@ -13,6 +13,7 @@ import json
 import numpy as np
 
 from ._export_head import TemperatureHead
+from ._prompt import prompt_parts
 from .runtime import CUSTOM_DOMAIN, FORMAT, FORMAT_VERSION, MANIFEST_KEY, TOKENIZER_KEY
 
 __all__ = ["build_manifest", "provenance", "set_metadata"]
@@ -29,7 +30,9 @@ def build_manifest(
 
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        # Version 2 added the prompt: a prompted file is refused by older runtimes,
+        # which would skip it; files without one stay readable by them.
+        "format_version": FORMAT_VERSION if spec.prompt is not None else 1,
         "fewshot_version": __version__,
         "kind": parts.kind,
         "inputs": inputs,
@@ -38,6 +41,9 @@ def build_manifest(
         "n_features": int(n_features),
         "quantize": quantize,
         "max_length": int(spec.max_length),
+        "prompt": spec.prompt,
+        # The text before and after {text}, braces unescaped: what the runtime joins.
+        "prompt_parts": list(prompt_parts(spec.prompt)) if spec.prompt else None,
         "pad_token_id": int(pad_id),
         "tokenizer": (
             {

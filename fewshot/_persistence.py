@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._prompt import prompt_parts
+
 __all__ = [
     "CARD",
     "ENCODER_FOLDER",
@@ -132,11 +134,15 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     (folder / CARD).write_text(model_card(manifest, folder), encoding="utf-8")
 
 
-def write_encoder(loaded, folder: Path, *, pooling: str | None = None, max_length=None) -> None:
+def write_encoder(
+    loaded, folder: Path, *, pooling: str | None = None, max_length=None, prompt=None
+) -> None:
     """Save a loaded encoder as a Hugging Face folder (safetensors + tokenizer).
 
     With ``pooling``, also the sentence-transformers module files, so
-    ``SentenceTransformer(folder)`` embeds as fewshot does.
+    ``SentenceTransformer(folder)`` embeds as fewshot does; a ``prompt`` that is a
+    prefix becomes the folder's default prompt there (sentence-transformers has no
+    text after the input, so a template with some is only in fewshot's manifest).
     """
     from ._loading import quiet_transformers
 
@@ -159,6 +165,12 @@ def write_encoder(loaded, folder: Path, *, pooling: str | None = None, max_lengt
     write_json(
         folder / "sentence_bert_config.json", {"max_seq_length": max_length, "do_lower_case": False}
     )
+    before, after = prompt_parts(prompt) if prompt else ("", "")
+    if before and not after:
+        write_json(
+            folder / "config_sentence_transformers.json",
+            {"prompts": {"fewshot": before}, "default_prompt_name": "fewshot"},
+        )
     (folder / "1_Pooling").mkdir(exist_ok=True)
     write_json(
         folder / "1_Pooling" / "config.json",

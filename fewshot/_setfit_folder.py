@@ -39,7 +39,13 @@ def write_setfit_folder(
     check_is_fitted(clf, "head_")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    write_encoder(clf.body_, folder, pooling=clf.pooling, max_length=clf.max_length_)
+    write_encoder(
+        clf.body_,
+        folder,
+        pooling=clf.pooling,
+        max_length=clf.max_length_,
+        prompt=getattr(clf, "prompt_", None),
+    )
     params = {k: v for k, v in clf.get_params(deep=False).items() if k != "head"}
     manifest = new_manifest(
         "setfit",
@@ -92,6 +98,8 @@ def restore_setfit(cls, folder, manifest, head, device):
     clf.classes_ = np.asarray(manifest["classes"])
     clf.n_pairs_ = int(fitted["n_pairs"])
     clf.train_loss_ = list(fitted["train_loss"])
+    # Folders from before prompts existed were trained without one.
+    clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
     clf.head_ = head
     restore_provenance(clf, manifest)
     return clf
@@ -105,6 +113,7 @@ def fitted_state(clf) -> dict:
         "multilabel": bool(clf.multilabel_),
         "n_pairs": int(clf.n_pairs_),
         "train_loss": [float(v) for v in clf.train_loss_],
+        "prompt": getattr(clf, "prompt_", None),
     }
 
 

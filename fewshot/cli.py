@@ -32,6 +32,7 @@ from ._cli_support import (
     model_option,
     note,
     pooling_option,
+    prompt_option,
     quiet_option,
     reported,
     skip_option,
@@ -86,6 +87,7 @@ def cli():
     help="L2-normalise each row's hidden-state features [default: as the model "
     "folder says (sentence-transformers), else no].",
 )
+@prompt_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "--out",
@@ -105,6 +107,7 @@ def embed(
     pooling,
     head,
     normalize,
+    prompt,
     batch_size,
     out,
     skip_bad_rows,
@@ -127,6 +130,7 @@ def embed(
         pooling=pooling,
         head=head,
         normalize=normalize,
+        prompt=prompt,
         batch_size=batch_size,
         progress=not quiet,
     )
@@ -194,6 +198,7 @@ def _sample_per_class(y, n, seed):
     help="Layer(s) to use; --setfit takes one layer.",
 )
 @pooling_option
+@prompt_option
 @click.option(
     "--n-iterations",
     type=click.IntRange(min=1),
@@ -220,6 +225,7 @@ def train(
     n_per_class,
     layers,
     pooling,
+    prompt,
     n_iterations,
     random_state,
     skip_bad_rows,
@@ -270,6 +276,7 @@ def train(
                 "model": model,
                 "layer": layers,
                 "pooling": pooling or "mean",
+                "prompt": prompt,
                 "random_state": random_state,
                 "progress": not quiet,
             }
@@ -288,7 +295,11 @@ def train(
                     (
                         "embed",
                         DistilEmbedder(
-                            model=model, layers=layers, pooling=pooling, progress=not quiet
+                            model=model,
+                            layers=layers,
+                            pooling=pooling,
+                            prompt=prompt,
+                            progress=not quiet,
                         ),
                     ),
                     ("classify", LogisticRegression(max_iter=1000)),

@@ -24,6 +24,10 @@ or ONNX Runtime's C, C++, C#, Java, JavaScript and Rust bindings):
    heads (and pipelines of scikit-learn steps after the embedder) through ``skl2onnx``
    where it converts them, else an error listing what is supported.
 
+A model with a ``prompt`` records it in the manifest and :class:`~fewshot.runtime.OnnxClassifier`
+applies it to every text before the graph tokenises; such a model exports with
+``inputs="text"`` only (a file taking token ids could not apply it for its callers).
+
 Outputs: ``label`` and ``probabilities`` (float64, columns in ``classes_`` order) for
 classifiers, and ``features`` (float32) for every file: a ``DistilEmbedder``'s output, or
 the embedding a classifier's head sees.
@@ -60,6 +64,7 @@ from ._export_head import SUPPORTED_HEADS, head_nodes
 from ._export_manifest import build_manifest, provenance, set_metadata
 from ._export_resolve import check_spec, resolve
 from ._export_tokenizer import SUPPORTED_TOKENIZERS, tokenizer_nodes, wordpiece_settings
+from ._prompt import apply_prompt
 
 __all__ = [
     "INPUTS",
@@ -223,6 +228,12 @@ def to_onnx(
     parts = resolve(estimator)
     loaded, spec = parts.loaded, parts.spec
     check_spec(loaded, spec)
+    if spec.prompt is not None and inputs == "token_ids":
+        raise ValueError(
+            f"This model applies prompt={spec.prompt!r} to every text, which a file that "
+            "takes token ids cannot do for its callers; export it with inputs='text' "
+            "(OnnxClassifier then applies the prompt), or without a prompt."
+        )
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     settings = wordpiece_settings(tokenizer) if inputs == "text" else None
@@ -233,6 +244,8 @@ def to_onnx(
     texts = default_check_texts() if check_texts is None else _check_texts(check_texts)
     expected = parts.reference(texts)
     ids = tokenized_ids(loaded, spec, texts)
+    # The graph tokenises what OnnxClassifier feeds it: texts with the prompt applied.
+    graph_texts = apply_prompt(spec.prompt, texts)
 
     import onnx
 
@@ -261,8 +274,12 @@ def to_onnx(
             "texts": "default" if check_texts is None else "given",
         }
         if tokenizer_parts is not None:
-            checks["tokenizer_agreement"] = tokenizer_agreement(tokenizer_parts, texts, ids, opset)
-        checks["float32"] = compare(onnx_session(fp32), parts, texts, ids, inputs, expected, pad_id)
+            checks["tokenizer_agreement"] = tokenizer_agreement(
+                tokenizer_parts, graph_texts, ids, opset
+            )
+        checks["float32"] = compare(
+            onnx_session(fp32), parts, graph_texts, ids, inputs, expected, pad_id
+        )
         final = fp32
         if quantize == "int8":
             from ._backends import quantize_int8
@@ -273,7 +290,7 @@ def to_onnx(
             checks["int8_embedding_tables"] = int8_embeddings(encoder8)
             final = assemble_model(encoder8, **assemble)
             checks["int8"] = compare(
-                onnx_session(final), parts, texts, ids, inputs, expected, pad_id
+                onnx_session(final), parts, graph_texts, ids, inputs, expected, pad_id
             )
 
     manifest = build_manifest(

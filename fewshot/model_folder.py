@@ -129,9 +129,10 @@ def save_model(
     check_is_fitted(head)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = embedding_plan(embedder).loaded
+    plan = embedding_plan(embedder)
+    loaded = plan.loaded
     write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = embedder.get_params(deep=False)
+    params = _with_resolved_defaults(embedder.get_params(deep=False), plan)
     manifest = new_manifest(
         "pipeline",
         metadata,
@@ -154,14 +155,15 @@ def _save_head_classifier(clf, directory, metadata, metrics) -> Path:
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .head_classifier import head_fitted_state, head_model
+    from .head_classifier import head_fitted_state, head_plan
 
     check_is_fitted(clf, "temperature_")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = head_model(clf)
+    plan = head_plan(clf)
+    loaded = plan.loaded
     write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = clf.get_params(deep=False)
+    params = _with_resolved_defaults(clf.get_params(deep=False), plan)
     manifest = new_manifest(
         "head",
         metadata,
@@ -175,6 +177,23 @@ def _save_head_classifier(clf, directory, metadata, metrics) -> Path:
     )
     write_manifest(folder, manifest)
     return folder
+
+
+def _with_resolved_defaults(params: dict, plan) -> dict:
+    """``params`` with what the plan resolved for those left at None.
+
+    ``encoder/`` holds the weights without the sentence-transformers files, so a
+    folder's own pooling, normalisation, length and default prompt would be lost on
+    loading; the manifest records them instead.
+    """
+    spec = plan.spec
+    resolved = {
+        "pooling": spec.pooling,
+        "normalize": spec.normalize,
+        "max_length": spec.max_length,
+        "prompt": spec.prompt,
+    }
+    return {k: resolved[k] if v is None and k in resolved else v for k, v in params.items()}
 
 
 def _split_pipeline(estimator):

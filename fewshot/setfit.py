@@ -37,6 +37,7 @@ from ._params import (
     Real,
     check_backend,
     load_model_for,
+    resolve_defaults,
     resolve_layers,
     resolve_plan,
     validate_params,
@@ -131,6 +132,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     progress : bool, default=False
         tqdm bars for training and embedding.
     trust_remote_code : bool, default=False
+    prompt : str or None, default=None
+        Input template (``"Review: {text}"``, exactly one ``{text}`` field, other braces
+        as ``{{ }}``) or prefix (``"query: "``) applied to every text before
+        tokenisation: training texts, label descriptions and texts to predict all go
+        through it. Its tokens count toward ``max_length``. None: the pretrained
+        sentence-transformers folder's ``default_prompt_name`` prompt, else none;
+        ``""``: no prompt.
 
     Attributes
     ----------
@@ -144,6 +152,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The precision used ("float32" or "bfloat16"), after resolving "auto".
     n_pairs_ : int
         Number of pairs drawn for fine-tuning.
+    prompt_ : str or None
+        The prompt the body was trained and predicts with (``prompt``, or the
+        pretrained folder's default prompt when None); saved with the model.
     train_loss_ : list of float
         Mean loss of each epoch.
     base_model_ : dict
@@ -214,6 +225,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         random_state=None,
         progress=False,
         trust_remote_code=False,
+        prompt=None,
     ):
         self.model = model
         self.revision = revision
@@ -241,6 +253,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self.trust_remote_code = trust_remote_code
+        self.prompt = prompt
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -294,6 +307,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "fine-tune; use 1..L."
             )
         self.max_length_ = min(int(self.max_length), pretrained.max_length)
+        # The pretrained folder decides a default prompt; the fine-tuned copy keeps it.
+        self.prompt_ = resolve_defaults(params, pretrained)["prompt"] or None
         anchors = anchor_texts(self.label_descriptions, classes, multilabel)
         if anchors:  # each class's description joins the training texts as one of its own
             texts = texts + anchors
@@ -511,5 +526,7 @@ def fitted_plan(clf, body=None):
         "head": None,  # the classifier head is ours, not a model head output
         "normalize": bool(clf.normalize),
         "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
+        # Resolved at fit time; "" keeps a saved body's own folder from adding one.
+        "prompt": getattr(clf, "prompt_", None) or "",
     }
     return resolve_plan(body, params)
