@@ -135,6 +135,9 @@ FEWSHOT_VARIANTS = {
     # label_descriptions from the data's own label_text column (e.g. "very negative").
     "fewshot_desc": {"label_descriptions": "label_text"},
     "fewshot_top2_desc": {"train_layers": 2, "label_descriptions": "label_text"},
+    # bfloat16 autocast (float32 weights); pays on CPUs with AVX512-BF16 or AMX.
+    "fewshot_bf16": {"dtype": "bfloat16"},
+    "fewshot_desc_bf16": {"label_descriptions": "label_text", "dtype": "bfloat16"},
 }
 LABEL_TEXTS = {}  # dataset -> {label: label_text}, filled by load()
 
