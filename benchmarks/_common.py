@@ -129,3 +129,17 @@ class PeakMemory:
         self.peak = max(self.peak, rss_bytes())
         self.extra_mb = (self.peak - self.start) / 2**20
         self.peak_mb = self.peak / 2**20
+
+
+def cpu_model() -> str:
+    """The processor's model name (what ``lscpu`` prints as "Model name")."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

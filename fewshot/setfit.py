@@ -25,6 +25,15 @@ from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._adapters import (
+    ADAPTER_CONSTRAINTS,
+    adapter_body,
+    adapter_from_bytes,
+    adapter_parameters,
+    adapter_to_bytes,
+    base_record,
+    check_base,
+)
 from ._contrastive import LabelDescriptions, TrainingSchedule, anchor_texts, train_body
 from ._encoding import tokenize
 from ._loading import DEFAULT_MODEL, trainable_copy
@@ -77,7 +86,25 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     train_layers : int or None, default=None
         Fine-tune only the top ``train_layers`` blocks and keep the ones below as
         pretrained; their output is computed once per training text, so each step costs
-        only the top blocks. None fine-tunes every block up to ``layer``.
+        only the top blocks. None fine-tunes every block up to ``layer``. With an
+        ``adapter``, LoRA layers go into those top blocks only.
+    adapter : {None, "lora"}, default=None
+        None fine-tunes a private copy of the whole body. ``"lora"`` trains LoRA
+        adapters (low-rank updates, with the ``peft`` library: ``pip install
+        'fewshot[peft]'``) on the shared pretrained body instead, which stays unchanged:
+        the saved folder holds the adapter and head only (a few hundred KB to a few MB),
+        and any number of adapter classifiers share one copy of the base weights. Needs
+        a larger ``body_learning_rate`` (about 1e-3 rather than 2e-5).
+    lora_rank : int, default=8
+        Rank of each LoRA update.
+    lora_alpha : float, optional
+        LoRA's scale: the update is multiplied by ``lora_alpha / lora_rank``. None means
+        ``2 * lora_rank`` (a scale of 2).
+    lora_dropout : float, default=0.1
+        Dropout on the input of the LoRA layers while training.
+    lora_targets : {"attention", "attention+ffn"}, default="attention"
+        The weights adapted in each block: the attention's query, key, value and output
+        projections, plus the two feed-forward layers with ``"attention+ffn"``.
     label_descriptions : None, "labels" or dict, default=None
         A short text per class ("billing: invoices, charges and refunds"), used as an
         anchor: it joins the training texts as an example of its class, so pairs pull
@@ -135,6 +162,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Number of pairs drawn for fine-tuning.
     train_loss_ : list of float
         Mean loss of each epoch.
+    base_model_ : dict
+        With an ``adapter`` only: the base it was trained on (model, revision and the
+        fingerprint of its files), which loading checks.
 
     Examples
     --------
@@ -163,6 +193,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "train_layers": Integer(1, optional=True),
         "label_descriptions": LabelDescriptions(),
         "normalize": Boolean(),
+        **ADAPTER_CONSTRAINTS,
     }
 
     def __init__(
@@ -174,6 +205,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pooling="mean",
         normalize=False,
         train_layers=None,
+        adapter=None,
+        lora_rank=8,
+        lora_alpha=None,
+        lora_dropout=0.1,
+        lora_targets="attention",
         label_descriptions=None,
         head=None,
         n_iterations=20,
@@ -200,6 +236,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.normalize = normalize
         self.train_layers = train_layers
+        self.adapter = adapter
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_targets = lora_targets
         self.label_descriptions = label_descriptions
         self.head = head
         self.n_iterations = n_iterations
@@ -283,7 +324,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if len(pairs) == 0:
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
-        body = trainable_copy(pretrained, layer)
+        body = self._new_body(pretrained, layer, torch_seed)
         spec = fitted_plan(self, body).spec
         ids, _, _ = tokenize(body.tokenizer, texts, spec)
         self.train_loss_ = self._train(body, ids, pairs, spec, torch_seed, pair_seed)
@@ -298,6 +339,24 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         head.fit(features, y_encoded if multilabel else classes[y_encoded])
         self.head_ = head
         return self
+
+    def _new_body(self, pretrained, layer: int, seed: int):
+        """What ``fit`` trains: a private copy of the body, or LoRA on the shared one."""
+        if self.adapter is None:
+            self.__dict__.pop("base_model_", None)
+            return trainable_copy(pretrained, layer)
+        self.base_model_ = base_record(self, pretrained)
+        return adapter_body(
+            pretrained,
+            layer,
+            rank=self.lora_rank,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=self.lora_targets,
+            first_block=self._n_frozen(layer),
+            seed=seed,
+            base=self.base_model_,
+        )
 
     def _train(self, body, ids, pairs, spec, torch_seed: int, order_seed: int) -> list[float]:
         schedule = TrainingSchedule(
@@ -315,6 +374,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch_seed=torch_seed,
             order_seed=order_seed,
             n_frozen=self._n_frozen(body.n_layers),
+            parameters=None if self.adapter is None else adapter_parameters(body),
             progress=bool(self.progress),
         )
 
@@ -388,7 +448,10 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def save(self, directory, *, setfit_compatible: bool = False, metadata=None) -> Path:
         """Write the fitted classifier to ``directory`` without pickling weights.
 
-        The folder holds the fine-tuned body as a Hugging Face model (``config.json``,
+        With ``adapter="lora"`` the folder holds the adapter in peft's format
+        (``adapter_config.json``, ``adapter_model.safetensors``) and the base model's id,
+        revision and fingerprint in the manifest instead of a body. Otherwise it holds
+        the fine-tuned body as a Hugging Face model (``config.json``,
         ``model.safetensors``, tokenizer files, plus sentence-transformers module files
         so ``SentenceTransformer(directory)`` embeds like :meth:`transform`), the head in
         skops format (``head.skops``) and the manifest ``fewshot.json``: the format of
@@ -413,12 +476,18 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         )
 
     @classmethod
-    def load(cls, directory, *, device="auto", trust_remote_code=False) -> SetFitClassifier:
+    def load(
+        cls, directory, *, model=None, device="auto", trust_remote_code=False
+    ) -> SetFitClassifier:
         """Load a classifier written by :meth:`save`; predictions are identical.
 
         Parameters
         ----------
         directory : str or Path
+        model : str or path-like, optional
+            A LoRA adapter folder only: its base model (folder or id), instead of the
+            model and revision it recorded. Refused unless its files' fingerprint is
+            the recorded one.
         device : "auto", str or torch.device, default="auto"
         trust_remote_code : bool, default=False
             Needed (and only honoured when passed here) for a folder saved with
@@ -429,23 +498,32 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         SetFitClassifier
         """
         return read_setfit_folder(
-            cls, directory, device=device, trust_remote_code=trust_remote_code
+            cls, directory, model=model, device=device, trust_remote_code=trust_remote_code
         )
 
     # -- pickling: weights travel as safetensors bytes, not as pickled tensors -----------
 
+    # An adapter travels as its peft files and finds its base (checked) on arrival.
+
     def __getstate__(self):
         state = self.__dict__.copy()
         body = state.pop("body_", None)
-        if body is not None:
+        if body is not None and "base_model_" in state:
+            state["_adapter_files"] = adapter_to_bytes(body)
+        elif body is not None:
             state["_body_files"] = encoder_to_bytes(body)
         return state
 
     def __setstate__(self, state):
         files = state.pop("_body_files", None)
+        adapter_files = state.pop("_adapter_files", None)
         self.__dict__.update(state)
         if files is not None:
             self.body_ = encoder_from_bytes(files, self.device)
+        if adapter_files is not None:
+            pretrained = load_model_for({**self.get_params(deep=False), "backend": "torch"})
+            check_base(pretrained, self.base_model_, "This unpickled SetFitClassifier")
+            self.body_ = adapter_from_bytes(adapter_files, pretrained, self.layer_)
 
 
 def fitted_plan(clf, body=None):
