@@ -41,7 +41,7 @@ def make(model, **params):
     defaults = dict(
         model=model,
         adapter="lora",
-        n_iterations=2,
+        n_iterations=1,
         batch_size=8,
         random_state=0,
         body_learning_rate=1e-2,
