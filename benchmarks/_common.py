@@ -131,15 +131,25 @@ class PeakMemory:
         self.peak_mb = self.peak / 2**20
 
 
-def cpu_model() -> str:
-    """The processor's model name (what ``lscpu`` prints as "Model name")."""
-    import platform
+def machine() -> str:
+    """The ``lscpu`` model name, CPU count and, where present, the CUDA device."""
+    import subprocess
 
+    model = "unknown CPU"
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        model = next(
+            (line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line),
+            model,
+        )
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    text = f"lscpu model {model}, {os.cpu_count()} CPUs"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f", GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return text

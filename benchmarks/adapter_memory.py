@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, cpu_model, load_average, minilm_path, peak_rss_mb, rss_bytes  # noqa: E402
+from _common import DATA, load_average, machine, minilm_path, peak_rss_mb, rss_bytes  # noqa: E402
 
 KINDS = {"base": None, "lora": "lora", "full": None}
 
@@ -116,7 +116,7 @@ def main(argv=None):
         print(json.dumps(child(kind, count, model, args.n_iterations, args.quick)))
         return
 
-    print(f"# model {model}; {cpu_model()}; {load_average()} at start", flush=True)
+    print(f"# model {model}; {machine()}; {load_average()} at start", flush=True)
     runs = [("base", 0)] + [(kind, n) for kind in ("lora", "full") for n in args.counts]
     rows = []
     for kind, count in runs:

@@ -27,7 +27,8 @@ classifiers keep the weights they point to alive and keep predicting.
 
 The folder holds the adapter in peft's own format (``adapter_config.json`` and
 ``adapter_model.safetensors``, readable by ``peft.PeftModel.from_pretrained``), never the
-base weights; it loads against a base whose fingerprint matches the one recorded.
+base weights; it loads against a base whose fingerprint matches the one recorded
+(the manifest's ``base_model``, :func:`fewshot._provenance.check_base`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ __all__ = [
     "adapter_from_bytes",
     "adapter_parameters",
     "adapter_to_bytes",
-    "base_record",
-    "check_base",
+    "is_adapter",
     "lora_target_modules",
     "merged_copy",
     "read_adapter",
@@ -163,7 +163,8 @@ def adapter_body(
     """A fresh LoRA body on ``pretrained`` cut at ``layer``, adapters in ``blocks[first_block:]``.
 
     ``alpha`` None means ``2 * rank`` (LoRA's update is scaled by ``alpha / rank``).
-    ``base`` (see :func:`base_record`) is written into the adapter config as provenance.
+    ``base`` (:func:`fewshot._provenance.base_record`) goes into the adapter config as a
+    record; nothing reads it back.
     """
     peft = _peft()
     body = shared_copy(pretrained, layer)
@@ -184,30 +185,9 @@ def adapter_parameters(body: LoadedModel) -> list[torch.nn.Parameter]:
     return [p for name, p in body.model.named_parameters() if "lora_" in name]
 
 
-def base_record(clf, pretrained: LoadedModel) -> dict:
-    """The base an adapter is trained on, as the manifest records it (provenance + check)."""
-    from .model_folder import _model_identity
-
-    return {
-        "model": _model_identity(clf.model),
-        "revision": clf.revision,
-        "fingerprint": pretrained.fingerprint(),
-    }
-
-
-def check_base(pretrained: LoadedModel, record: dict, where: str) -> None:
-    """Refuse a base whose files differ from the ones the adapter was trained on."""
-    expected = record.get("fingerprint")
-    found = pretrained.fingerprint()
-    if expected is None or found != expected:
-        raise ValueError(
-            f"{where} is a LoRA adapter trained on the base model {record.get('model')!r} "
-            f"(fingerprint {expected}), but the base model given, {pretrained.name!r}, has "
-            f"fingerprint {found}: its files differ, so the adapter would not predict as "
-            "it was trained. Pass model=<a folder or id of the exact base it was trained "
-            "on> (if that folder was changed since it was loaded, call "
-            "fewshot.clear_caches() first)."
-        )
+def is_adapter(body: LoadedModel) -> bool:
+    """Whether a fitted body is a LoRA adapter body (peft layers injected), not a copy."""
+    return hasattr(body.model, "peft_config")
 
 
 def write_adapter(body: LoadedModel, folder) -> None:

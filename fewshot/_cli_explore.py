@@ -11,6 +11,7 @@ from ._cli_support import (
     names,
     note,
     pooling_option,
+    prompt_option,
     quiet_option,
     reported,
     save_figure,
@@ -44,6 +45,7 @@ __all__ = ["plot", "probe"]
     default=None,
     help="Any scikit-learn scorer name, e.g. f1_macro [default: accuracy].",
 )
+@prompt_option
 @click.option("--random-state", type=int, default=0, show_default=True)
 @click.option(
     "--plot",
@@ -71,6 +73,7 @@ def probe(
     poolings,
     cv,
     scoring,
+    prompt,
     random_state,
     plot_path,
     out,
@@ -78,6 +81,7 @@ def probe(
     quiet,
 ):
     """Which layer and pooling separate the labels best? Prints a table of CV scores."""
+    from .embedder import DistilEmbedder
     from .probe import probe_layers
 
     poolings = names(poolings, POOLINGS, "--poolings")
@@ -89,7 +93,7 @@ def probe(
     result = probe_layers(
         texts,
         y,
-        model=model,
+        model=DistilEmbedder(model=model, prompt=prompt),
         layers=layers,
         poolings=poolings,
         cv=cv,
@@ -119,6 +123,7 @@ def probe(
     help="One layer gives one picture; 'all' or a list gives one panel per layer.",
 )
 @pooling_option
+@prompt_option
 @click.option(
     "--method",
     type=click.Choice(["umap", "pca", "tsne"]),
@@ -145,6 +150,7 @@ def plot(
     model,
     layers,
     pooling,
+    prompt,
     method,
     random_state,
     dpi,
@@ -162,7 +168,9 @@ def plot(
     texts, keep = texts_of(frame, text_col, input_path, skip_bad_rows, quiet)
     y = read_labels(frame, label_col, input_path)[keep] if label_col else None
     if isinstance(layers, int):
-        embedder = DistilEmbedder(model=model, layers=layers, pooling=pooling, progress=not quiet)
+        embedder = DistilEmbedder(
+            model=model, layers=layers, pooling=pooling, prompt=prompt, progress=not quiet
+        )
         ax = plot_embeddings(
             texts,
             y,
@@ -176,7 +184,7 @@ def plot(
         figure = plot_layers(
             texts,
             y,
-            model=model,
+            model=DistilEmbedder(model=model, prompt=prompt),
             layers=layers,
             pooling=pooling,
             method=method,

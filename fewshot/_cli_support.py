@@ -20,6 +20,7 @@ __all__ = [
     "names",
     "note",
     "pooling_option",
+    "prompt_option",
     "quiet_option",
     "reported",
     "save_figure",
@@ -126,6 +127,29 @@ pooling_option = click.option(
     type=click.Choice(POOLINGS),
     default=None,
     help="[default: the model's own if it is a sentence-transformers folder, else mean]",
+)
+
+
+def _check_prompt(ctx, param, value):
+    """A bad template is a usage error (exit code 2), caught before any model loads."""
+    from ._prompt import prompt_parts
+
+    if value is not None:
+        try:
+            prompt_parts(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+prompt_option = click.option(
+    "--prompt",
+    default=None,
+    callback=_check_prompt,
+    help="Input template such as 'Review: {text}' (one {text} field; other braces as "
+    "{{ }}) or a prefix such as 'query: ', applied to every text [default: the "
+    "folder's default_prompt_name prompt if it is a sentence-transformers model, else "
+    "none; '' for none].",
 )
 
 

@@ -20,6 +20,7 @@ import torch
 from ._encoding import EncodingSpec, pad_batch, pooled_features
 from ._forward import forward_layers, only_blocks, replace_block_input
 from ._loading import LoadedModel
+from ._precision import compute_autocast
 from ._validation import plain
 
 __all__ = [
@@ -73,6 +74,7 @@ def train_body(
     order_seed: int,
     n_frozen: int = 0,
     parameters=None,
+    compute_dtype: str = "float32",
     progress: bool = False,
 ) -> list[float]:
     """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return each epoch's mean loss.
@@ -90,6 +92,10 @@ def train_body(
     ``parameters`` names the only parameters to train (a LoRA adapter's matrices); by
     default every parameter of the trained blocks. Every parameter's ``requires_grad``
     is as it was afterwards.
+
+    ``compute_dtype="bfloat16"`` runs the forward passes under bfloat16 autocast; the
+    weights, their gradients and AdamW's state stay float32, and the loss is taken in
+    float32.
     """
     from tqdm.auto import tqdm
 
@@ -97,7 +103,11 @@ def train_body(
     pad_id = body.tokenizer.pad_token_id or 0
     batch_size = schedule.batch_size
     total = schedule.n_steps(len(pairs))
-    states = _frozen_states(body, token_ids, n_frozen, pad_id) if n_frozen else None
+    if n_frozen:
+        with compute_autocast(body.device, compute_dtype):
+            states = _frozen_states(body, token_ids, n_frozen, pad_id)
+    else:
+        states = None
     if parameters is not None:
         trainable = list(parameters)
     elif n_frozen:
@@ -129,12 +139,14 @@ def train_body(
                     first, second = pairs.first[batch], pairs.second[batch]
                     unique, where = np.unique(np.concatenate([first, second]), return_inverse=True)
                     input_ids, mask = pad_batch([token_ids[i] for i in unique], pad_id, body.device)
-                    if states is None:
-                        embeddings = pooled_features(body, input_ids, mask, spec)
-                    else:
-                        embeddings = _from_states(
-                            body, states, unique, input_ids, mask, spec, n_frozen
-                        )
+                    with compute_autocast(body.device, compute_dtype):
+                        if states is None:
+                            embeddings = pooled_features(body, input_ids, mask, spec)
+                        else:
+                            embeddings = _from_states(
+                                body, states, unique, input_ids, mask, spec, n_frozen
+                            )
+                    embeddings = embeddings.float()
                     where = torch.as_tensor(where, device=body.device)
                     target = torch.as_tensor(pairs.target[batch], device=body.device)
                     loss = cosine_similarity_loss(

@@ -20,6 +20,7 @@ import torch
 from ._backends import onnx_runner, resolve_threads, torch_threads
 from ._forward import forward_layers
 from ._loading import LoadedModel
+from ._prompt import apply_prompt
 from .pooling import pool
 
 __all__ = [
@@ -62,7 +63,9 @@ class EncodingSpec:
     by layer (layer probing uses this).
     ``backend`` and ``quantize`` say where the forward runs (they change the vectors
     slightly, so they belong here and in cache keys); thread counts and batch sizes
-    do not change the vectors and are not part of the spec.
+    do not change the vectors and are not part of the spec. ``prompt`` (a template or
+    prefix, see :mod:`fewshot._prompt`) is applied to every text just before
+    tokenisation, so its tokens count toward ``max_length``.
     """
 
     layers: tuple[int, ...]
@@ -75,6 +78,7 @@ class EncodingSpec:
     normalize: bool = False
     backend: str = "torch"
     quantize: str | None = None
+    prompt: str | None = None
 
     @property
     def poolings(self) -> tuple[str, ...]:
@@ -216,7 +220,12 @@ def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
     With ``long_text="truncate"`` each text gives one window cut at ``max_length``;
     with ``"chunk"`` a long text gives overlapping windows (``stride`` tokens shared
     between neighbours), so no token is dropped (and none is cut).
+    This is where ``spec.prompt`` is applied: every text the model sees (training
+    pairs, label descriptions, prediction) passes here. Its tokens count toward
+    ``max_length``, as in sentence-transformers; with ``"chunk"`` the prompt's start
+    is in the first window only (and its end in the last).
     """
+    texts = apply_prompt(spec.prompt, texts)
     chunk = spec.long_text == "chunk"
     encoded = tokenizer(
         texts,

@@ -13,18 +13,26 @@ import json
 import numpy as np
 
 from ._export_head import TemperatureHead
+from ._prompt import prompt_parts
 from .runtime import CUSTOM_DOMAIN, FORMAT, FORMAT_VERSION, MANIFEST_KEY, TOKENIZER_KEY
 
-__all__ = ["build_manifest", "set_metadata"]
+__all__ = ["build_manifest", "provenance", "set_metadata"]
 
 
-def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features):
-    """The manifest of the file (a JSON-serialisable dict)."""
+def build_manifest(
+    parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features, provenance
+):
+    """The manifest of the file (a JSON-serialisable dict).
+
+    ``provenance`` is :func:`provenance`'s record of what made the estimator.
+    """
     from . import __version__
 
     manifest = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        # Version 2 added the prompt: a prompted file is refused by older runtimes,
+        # which would skip it; files without one stay readable by them.
+        "format_version": FORMAT_VERSION if spec.prompt is not None else 1,
         "fewshot_version": __version__,
         "kind": parts.kind,
         "inputs": inputs,
@@ -33,6 +41,9 @@ def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, 
         "n_features": int(n_features),
         "quantize": quantize,
         "max_length": int(spec.max_length),
+        "prompt": spec.prompt,
+        # The text before and after {text}, braces unescaped: what the runtime joins.
+        "prompt_parts": list(prompt_parts(spec.prompt)) if spec.prompt else None,
         "pad_token_id": int(pad_id),
         "tokenizer": (
             {
@@ -46,12 +57,26 @@ def build_manifest(parts, spec, inputs, quantize, pad_id, settings, head_parts, 
         ),
         "source": parts.source,
         "checks": checks,
+        "provenance": provenance,
     }
     if parts.classes is not None:
         manifest["classes"] = parts.classes.tolist()
         manifest["class_type"] = head_parts[3]
         manifest["head"] = _describe(parts.head)
     return manifest
+
+
+def provenance(estimator, loaded) -> dict:
+    """What made the exported estimator, as a saved folder's manifest records it.
+
+    Versions, creation time, base model, training data, seeds and every parameter
+    (:mod:`fewshot._provenance`), as plain JSON values.
+    """
+    from ._provenance import created_at, package_versions, provenance_of
+
+    record = {"created_at": created_at(), "versions": package_versions()}
+    record.update(provenance_of(estimator, loaded))
+    return json.loads(json.dumps(record, default=_plain))
 
 
 def _describe(head) -> str:

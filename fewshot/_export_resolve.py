@@ -158,6 +158,7 @@ def _source(estimator, plan) -> dict:
         "combine": spec.combine,
         "head_output": spec.head,
         "normalize": bool(spec.normalize),
+        "prompt": spec.prompt,
     }
 
 

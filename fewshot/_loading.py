@@ -433,7 +433,11 @@ def load_saved_body(folder, device="auto") -> LoadedModel:
     folder = os.fspath(folder)
     with quiet_transformers():
         model = AutoModel.from_pretrained(
-            folder, use_safetensors=True, local_files_only=True, trust_remote_code=False
+            folder,
+            use_safetensors=True,
+            local_files_only=True,
+            trust_remote_code=False,
+            dtype=torch.float32,  # as saved; transformers 5 would otherwise follow config
         )
     tokenizer = AutoTokenizer.from_pretrained(
         folder, local_files_only=True, trust_remote_code=False

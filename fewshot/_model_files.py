@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 
+from ._prompt import escape_prefix
+
 __all__ = [
     "file_stats",
     "hash_files",
@@ -61,15 +63,21 @@ def model_folder(name: str, revision) -> str | None:
         config = cached_file(name, "config.json", revision=revision, local_files_only=True)
     except Exception:  # noqa: BLE001 - no identity just means no caching
         return None
-    return os.path.dirname(os.path.realpath(config)) if config else None
+    # The snapshot folder itself (``.../snapshots/<commit>``), not where its files'
+    # links point: the blobs there are named by hash, so they would hash as nothing.
+    return os.path.realpath(os.path.dirname(config)) if config else None
 
 
 def sentence_transformers_settings(folder) -> dict:
     """What a sentence-transformers folder says about its embedding, for the defaults.
 
-    ``{"pooling": ..., "normalize": ..., "max_length": ...}`` for the parts the folder
-    states (its ``1_Pooling`` mode when it is mean, CLS or max; whether a ``Normalize``
-    module follows; ``max_seq_length``); empty when the folder is not such a model.
+    ``{"pooling": ..., "normalize": ..., "max_length": ..., "prompt": ...}`` for the
+    parts the folder states (its ``1_Pooling`` mode when it is mean, CLS or max; whether
+    a ``Normalize`` module follows; ``max_seq_length``; the prompt that
+    ``config_sentence_transformers.json``'s ``default_prompt_name`` names, as a prefix
+    with its braces escaped); empty when the folder is not such a model. A folder with
+    prompts but no ``default_prompt_name`` gets no prompt: which one fits is the
+    caller's choice, not ours to guess.
     """
 
     def read(name):
@@ -97,4 +105,8 @@ def sentence_transformers_settings(folder) -> dict:
     length = (read("sentence_bert_config.json") or {}).get("max_seq_length")
     if isinstance(length, int) and length > 1:
         settings["max_length"] = length
+    config = read("config_sentence_transformers.json") or {}
+    prompts, default = config.get("prompts"), config.get("default_prompt_name")
+    if isinstance(prompts, dict) and isinstance(prompts.get(default), str) and prompts[default]:
+        settings["prompt"] = escape_prefix(prompts[default])
     return settings

@@ -20,6 +20,7 @@ from ._backends import BACKENDS, QUANTIZE, check_onnx_installed
 from ._encoding import COMBINE, HEAD_OUTPUTS, LONG_TEXT, EncodingSpec
 from ._loading import DEFAULT_MODEL, LoadedModel, get_model, resolve_device, resolve_dtype
 from ._plan import EncodingPlan, as_cache
+from ._prompt import prompt_parts
 from .pooling import POOLINGS
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Integer",
     "ModelReference",
     "Options",
+    "Prompt",
     "Real",
     "check_backend",
     "embedding_plan",
@@ -125,6 +127,17 @@ class ModelReference:
             )
 
 
+class Prompt:
+    """None, or a str: a template with exactly one ``{text}`` field, or a prefix.
+
+    Other braces must be escaped as ``{{`` and ``}}`` (see :mod:`fewshot._prompt`).
+    """
+
+    def check(self, name, value):
+        if value is not None:
+            prompt_parts(value)
+
+
 class Classifier:
     """None or an unfitted scikit-learn classifier (checked before any training)."""
 
@@ -182,6 +195,7 @@ ENCODING_CONSTRAINTS = {
     "n_threads": Integer(1, optional=True),
     "progress": Boolean(),
     "trust_remote_code": Boolean(),
+    "prompt": Prompt(),
 }
 
 
@@ -278,16 +292,19 @@ FALLBACKS = {"pooling": "mean", "normalize": False, "max_length": 512}
 
 
 def resolve_defaults(params: Mapping, loaded: LoadedModel) -> dict:
-    """``params`` with ``pooling``, ``normalize`` and ``max_length`` left at None filled in.
+    """``params`` with ``pooling``, ``normalize``, ``max_length`` and ``prompt`` filled in.
 
     The rule: what the caller set wins; else what a sentence-transformers folder states
-    (its pooling mode, its ``Normalize`` module, its ``max_seq_length``), so its
-    default vectors are the model card's; else ``FALLBACKS``.
+    (its pooling mode, its ``Normalize`` module, its ``max_seq_length``, the prompt its
+    ``default_prompt_name`` names), so its default vectors are the model card's; else
+    ``FALLBACKS`` (and no prompt). ``prompt=""`` means no prompt, whatever the folder says.
     """
     filled = dict(params)
     for name, fallback in FALLBACKS.items():
         if filled.get(name) is None:
             filled[name] = loaded.st_settings.get(name, fallback)
+    if filled.get("prompt") is None:
+        filled["prompt"] = loaded.st_settings.get("prompt")
     return filled
 
 
@@ -332,6 +349,7 @@ def resolve_plan(loaded: LoadedModel, params: Mapping, **overrides) -> EncodingP
         normalize=bool(params["normalize"]),
         backend=params.get("backend", "torch"),
         quantize=params.get("quantize"),
+        prompt=params["prompt"] or None,  # "" asks for no prompt
     )
     return EncodingPlan(
         loaded=loaded,

@@ -8,20 +8,28 @@ for the layout.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._prompt import prompt_parts
+
 __all__ = [
+    "CARD",
     "ENCODER_FOLDER",
     "FORMAT",
     "FORMAT_VERSION",
     "HEAD_FILE",
     "MANIFEST",
+    "check_metrics",
     "check_remote_code",
+    "dump_head",
     "encoder_from_bytes",
     "encoder_to_bytes",
     "load_head",
@@ -29,9 +37,11 @@ __all__ = [
     "read_manifest",
     "write_encoder",
     "write_json",
+    "write_manifest",
 ]
 
 MANIFEST = "fewshot.json"
+CARD = "README.md"
 FORMAT = "fewshot-model"
 FORMAT_VERSION = 2
 HEAD_FILE = "head.skops"
@@ -41,25 +51,98 @@ _LEGACY_CLI = "fewshot-model.json"
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.")
 
 
-def new_manifest(kind: str, metadata=None, **fields) -> dict:
-    """The manifest every kind of folder starts from."""
-    from . import __version__
+def new_manifest(
+    kind: str, metadata=None, *, estimator=None, loaded=None, metrics=None, **fields
+) -> dict:
+    """The manifest every kind of folder starts from, with its provenance.
 
-    return {
+    Parameters
+    ----------
+    kind : str
+        The folder's kind ("setfit", "pipeline", "head", ...).
+    metadata : dict, optional
+        The caller's JSON-serialisable notes. ``metadata["datasets"]`` (a name or list
+        of names) also goes into the model card's ``datasets``.
+    estimator : estimator, optional
+        The fitted estimator saved: its base model, training data, seeds and every
+        parameter are recorded (:func:`fewshot._provenance.provenance_of`).
+    loaded : LoadedModel, optional
+        The pretrained model, for the base record of an estimator fitted without one.
+    metrics : dict, optional
+        ``{name: number}`` from an evaluation, recorded as given.
+    **fields
+        Kind-specific entries (``params``, ``classes``, ``fitted``, ...); a
+        ``base_model`` given here replaces the estimator's.
+
+    Returns
+    -------
+    dict
+        Always holds ``format``, ``format_version``, ``fewshot_version``, ``kind``,
+        ``created_at`` (UTC), ``versions`` and ``metadata``, and ``metrics``,
+        ``base_model``, ``training_data``, ``seeds`` and ``estimator`` (None when not
+        known).
+    """
+    from ._provenance import created_at, package_versions, provenance_of
+
+    versions = package_versions()
+    manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "fewshot_version": __version__,
+        "fewshot_version": versions["fewshot"],
         "kind": kind,
+        "created_at": created_at(),
+        "versions": versions,
         "metadata": dict(metadata or {}),
-        **fields,
+        "metrics": check_metrics(metrics),
+        "base_model": None,
+        "training_data": None,
+        "seeds": None,
+        "estimator": None,
     }
+    if estimator is not None:
+        manifest.update(provenance_of(estimator, loaded))
+    manifest.update(fields)
+    # Exactly what json will write and read back (tuples as lists, numpy as Python).
+    return json.loads(json.dumps(manifest, default=_json_default))
 
 
-def write_encoder(loaded, folder: Path, *, pooling: str | None = None, max_length=None) -> None:
+def check_metrics(metrics) -> dict | None:
+    """``metrics`` as a plain ``{str: float}`` dict, or a clear error."""
+    if metrics is None:
+        return None
+    if not isinstance(metrics, dict):
+        raise TypeError(
+            f"metrics must be a dict such as {{'accuracy': 0.91}}, got {type(metrics).__name__}."
+        )
+    checked = {}
+    for name, value in metrics.items():
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(
+                f"metrics[{name!r}] is {type(value).__name__}; metrics hold numbers "
+                "({'accuracy': 0.91, 'macro_f1': 0.88})."
+            )
+        checked[str(name)] = float(value)
+    return checked
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    """Write the manifest (``fewshot.json``) and the model card (``README.md``) made from it."""
+    from ._model_card import model_card
+
+    folder = Path(folder)
+    write_json(folder / MANIFEST, manifest)
+    (folder / CARD).write_text(model_card(manifest, folder), encoding="utf-8")
+
+
+def write_encoder(
+    loaded, folder: Path, *, pooling: str | None = None, max_length=None, prompt=None
+) -> None:
     """Save a loaded encoder as a Hugging Face folder (safetensors + tokenizer).
 
     With ``pooling``, also the sentence-transformers module files, so
-    ``SentenceTransformer(folder)`` embeds as fewshot does.
+    ``SentenceTransformer(folder)`` embeds as fewshot does; a ``prompt`` that is a
+    prefix becomes the folder's default prompt there (sentence-transformers has no
+    text after the input, so a template with some is only in fewshot's manifest).
     """
     from ._loading import quiet_transformers
 
@@ -82,6 +165,12 @@ def write_encoder(loaded, folder: Path, *, pooling: str | None = None, max_lengt
     write_json(
         folder / "sentence_bert_config.json", {"max_seq_length": max_length, "do_lower_case": False}
     )
+    before, after = prompt_parts(prompt) if prompt else ("", "")
+    if before and not after:
+        write_json(
+            folder / "config_sentence_transformers.json",
+            {"prompts": {"fewshot": before}, "default_prompt_name": "fewshot"},
+        )
     (folder / "1_Pooling").mkdir(exist_ok=True)
     write_json(
         folder / "1_Pooling" / "config.json",
@@ -153,13 +242,29 @@ def read_manifest(folder, *, what: str = "fewshot model") -> dict:
             "Save one with save_model(estimator, folder), SetFitClassifier.save(folder) or "
             "`fewshot train`."
         )
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    if manifest.get("format") != FORMAT:
         raise ValueError(
-            f"{str(folder)!r} holds format {manifest.get('format')!r} version "
-            f"{manifest.get('format_version')!r}; this fewshot reads {FORMAT!r} up to "
-            f"version {FORMAT_VERSION}. Upgrade fewshot."
+            f"{str(folder)!r} holds format {manifest.get('format')!r}, not a fewshot model "
+            f"folder ({FORMAT!r})."
+        )
+    if _format_version(manifest) > FORMAT_VERSION:
+        from . import __version__
+
+        raise ValueError(
+            f"{str(folder)!r} was made by fewshot {manifest.get('fewshot_version')} with "
+            f"format version {manifest.get('format_version')}; this fewshot ({__version__}) "
+            f"reads format versions up to {FORMAT_VERSION}. Upgrade fewshot to load it."
         )
     return manifest
+
+
+def _format_version(manifest: dict) -> int:
+    try:
+        return int(manifest.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"the manifest's format_version {manifest.get('format_version')!r} is not a number."
+        ) from None
 
 
 def _read_json(path: Path):
@@ -184,6 +289,56 @@ def _from_legacy_setfit(marker: dict) -> dict:
         "classes": marker["classes"],
         "metadata": {},
     }
+
+
+def dump_head(head, file: Path) -> None:
+    """Write a fitted head with skops, byte for byte the same for the same head.
+
+    skops names each array file and node by ``id()`` of the object (a memory address)
+    and stamps each zip member with the current time, so two dumps of equal heads
+    differ. Here the ids are renumbered in the order the schema holds them (the same
+    bijection for ``__id__`` and file names, so shared objects stay shared) and the
+    members are written in that order with a fixed time: a fit repeated with the same
+    data and seed gives the same file, which is what makes a folder reproducible.
+    """
+    import skops.io
+
+    source = zipfile.ZipFile(io.BytesIO(skops.io.dumps(head)))
+    schema = json.loads(source.read("schema.json"))
+    numbers: dict[int, int] = {}
+
+    def renumber(value: int) -> int:
+        return numbers.setdefault(int(value), len(numbers))
+
+    def rename(name: str) -> str:
+        match = re.fullmatch(r"(\d+)(\.\w+)", name)
+        return f"{renumber(match.group(1))}{match.group(2)}" if match else name
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    node[key] = renumber(value)
+                elif key == "file" and isinstance(value, str):
+                    node[key] = rename(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    members = {
+        rename(name): source.read(name) for name in source.namelist() if name != "schema.json"
+    }
+    members["schema.json"] = json.dumps(schema, indent=2).encode("utf-8")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as target:
+        for name in ["schema.json", *sorted(n for n in members if n != "schema.json")]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16
+            target.writestr(info, members[name])
+    Path(file).write_bytes(buffer.getvalue())
 
 
 def load_head(folder: Path):

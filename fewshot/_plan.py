@@ -111,6 +111,8 @@ def _namespace(loaded: LoadedModel, spec: EncodingSpec) -> bytes | None:
     settings = dataclasses.asdict(spec)
     if spec.long_text != "chunk":
         settings["stride"] = None  # only windows use the stride
+    if spec.prompt is None:
+        del settings["prompt"]  # keys from before prompts existed stay valid
     namespace = {
         "format": _NAMESPACE_FORMAT,
         "model": fingerprint,

@@ -4,8 +4,8 @@ The body is saved as a Hugging Face model plus sentence-transformers module file
 ``SentenceTransformer(folder)`` embeds as the classifier does), the head with skops,
 the rest in the manifest (:mod:`fewshot._persistence`); ``setfit_compatible`` adds the
 files setfit's own loader wants. A LoRA classifier (``adapter="lora"``, kind
-``"setfit-adapter"``) saves its adapter in peft's format and the base it needs in the
-manifest instead of a body (:mod:`fewshot._adapters`).
+``"setfit-adapter"``) saves its adapter in peft's format instead of a body, and loads on
+the base its manifest's ``base_model`` records, checked (:mod:`fewshot._adapters`).
 """
 
 from __future__ import annotations
@@ -16,49 +16,58 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._adapters import ADAPTER_KIND, check_base, read_adapter, write_adapter
+from ._adapters import ADAPTER_KIND, is_adapter, read_adapter, write_adapter
 from ._loading import load_saved_body
 from ._persistence import (
     HEAD_FILE,
-    MANIFEST,
     check_remote_code,
+    dump_head,
     load_head,
     new_manifest,
     read_manifest,
     write_encoder,
     write_json,
+    write_manifest,
 )
+from ._precision import resolve_compute_dtype
+from ._provenance import check_base, check_versions, restore_provenance
 
 __all__ = ["read_setfit_folder", "restore_setfit", "write_setfit_folder"]
 
 
-def write_setfit_folder(clf, directory, *, setfit_compatible=False, metadata=None) -> Path:
+def write_setfit_folder(
+    clf, directory, *, setfit_compatible=False, metadata=None, metrics=None
+) -> Path:
     """Write a fitted SetFitClassifier to ``directory`` (see ``SetFitClassifier.save``)."""
-    import skops.io
-
     check_is_fitted(clf, "head_")
-    adapter = getattr(clf, "base_model_", None)
-    if adapter is not None:
+    adapter = is_adapter(clf.body_)
+    if adapter:
         _check_adapter_savable(clf, setfit_compatible)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    if adapter is None:
-        write_encoder(clf.body_, folder, pooling=clf.pooling, max_length=clf.max_length_)
-    else:
+    if adapter:  # the base's weights stay out: the manifest's base_model names them
         write_adapter(clf.body_, folder)
+    else:
+        write_encoder(
+            clf.body_,
+            folder,
+            pooling=clf.pooling,
+            max_length=clf.max_length_,
+            prompt=getattr(clf, "prompt_", None),
+        )
     params = {k: v for k, v in clf.get_params(deep=False).items() if k != "head"}
-    extra = {} if adapter is None else {"base_model": adapter}
     manifest = new_manifest(
-        "setfit" if adapter is None else ADAPTER_KIND,
+        ADAPTER_KIND if adapter else "setfit",
         metadata,
+        estimator=clf,
+        metrics=metrics,
         params=params,
         default_head=clf.head is None,
         fitted=fitted_state(clf),
         classes=clf.classes_.tolist(),
-        **extra,
     )
-    skops.io.dump(clf.head_, folder / HEAD_FILE)
-    write_json(folder / MANIFEST, manifest)
+    dump_head(clf.head_, folder / HEAD_FILE)
+    write_manifest(folder, manifest)
     if setfit_compatible:
         import joblib
 
@@ -75,7 +84,7 @@ def _check_adapter_savable(clf, setfit_compatible: bool) -> None:
             "classifier holds a LoRA adapter on a shared base, which setfit cannot load. "
             "Save it without setfit_compatible."
         )
-    if clf.base_model_.get("fingerprint") is None:
+    if not (getattr(clf, "base_model_", None) or {}).get("fingerprint"):
         raise ValueError(
             f"The base model {clf.model!r} has no fingerprint (its folder changed after it "
             "was loaded), so a saved adapter could not be checked against it. Call "
@@ -93,6 +102,7 @@ def read_setfit_folder(cls, directory, *, model=None, device="auto", trust_remot
             f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
         )
     check_remote_code(folder, manifest.get("params") or {}, trust_remote_code)
+    check_versions(manifest, repr(str(folder)))
     if model is not None and manifest.get("kind") != ADAPTER_KIND:
         raise ValueError(
             f"{str(folder)!r} holds its own fine-tuned encoder; model= is only for a LoRA "
@@ -120,12 +130,16 @@ def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote
         _restore_adapter(clf, folder, manifest["base_model"], model, trust_remote_code)
     else:
         clf.body_ = load_saved_body(folder, device)
+    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
     clf.max_length_ = int(fitted["max_length"])
     clf.multilabel_ = bool(fitted["multilabel"])
     clf.classes_ = np.asarray(manifest["classes"])
     clf.n_pairs_ = int(fitted["n_pairs"])
     clf.train_loss_ = list(fitted["train_loss"])
+    # Folders from before prompts existed were trained without one.
+    clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
     clf.head_ = head
+    restore_provenance(clf, manifest)
     return clf
 
 
@@ -136,9 +150,9 @@ def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
 
     if model is not None:
         clf.set_params(model=model, revision=None)
-    else:
-        clf.set_params(model=base["model"], revision=base.get("revision"))
-    params = {**clf.get_params(deep=False), "backend": "torch"}
+    else:  # the commit the revision resolved to, when the hub told us
+        clf.set_params(model=base["model"], revision=base.get("commit") or base.get("revision"))
+    params = {**clf.get_params(deep=False), "backend": "torch", "dtype": "float32"}
     try:  # remote code only when this caller asks, whatever the folder says
         pretrained = load_model_for({**params, "trust_remote_code": bool(trust_remote_code)})
     except ModelNotFoundError as exc:
@@ -147,9 +161,14 @@ def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
             f"model {base['model']!r}, which cannot be loaded here ({exc}). Pass "
             "model=<a folder or id of that base> to load it."
         ) from exc
-    check_base(pretrained, base, repr(str(folder)))
+    try:
+        check_base(base, pretrained, where=repr(str(folder)))
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} Pass model=<a folder or id of that base> to load_model or "
+            "SetFitClassifier.load."
+        ) from exc
     clf.body_ = read_adapter(pretrained, clf.layer_, folder)
-    clf.base_model_ = dict(base)
 
 
 def fitted_state(clf) -> dict:
@@ -160,6 +179,7 @@ def fitted_state(clf) -> dict:
         "multilabel": bool(clf.multilabel_),
         "n_pairs": int(clf.n_pairs_),
         "train_loss": [float(v) for v in clf.train_loss_],
+        "prompt": getattr(clf, "prompt_", None),
     }
 
 

@@ -1,4 +1,4 @@
-"""The ``fewshot`` command line: embed, train, predict, probe, plot, demo.
+"""The ``fewshot`` command line: embed, train, predict, info, probe, plot, export, serve, demo.
 
 Commands only: input tables are read and results written by :mod:`fewshot._tables`
 (CSV, TSV, JSON Lines or Parquet, chosen by the file's extension, written atomically so
@@ -32,6 +32,7 @@ from ._cli_support import (
     model_option,
     note,
     pooling_option,
+    prompt_option,
     quiet_option,
     reported,
     skip_option,
@@ -86,6 +87,7 @@ def cli():
     help="L2-normalise each row's hidden-state features [default: as the model "
     "folder says (sentence-transformers), else no].",
 )
+@prompt_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "--out",
@@ -105,6 +107,7 @@ def embed(
     pooling,
     head,
     normalize,
+    prompt,
     batch_size,
     out,
     skip_bad_rows,
@@ -127,6 +130,7 @@ def embed(
         pooling=pooling,
         head=head,
         normalize=normalize,
+        prompt=prompt,
         batch_size=batch_size,
         progress=not quiet,
     )
@@ -194,6 +198,7 @@ def _sample_per_class(y, n, seed):
     help="Layer(s) to use; --setfit takes one layer.",
 )
 @pooling_option
+@prompt_option
 @click.option(
     "--n-iterations",
     type=click.IntRange(min=1),
@@ -220,6 +225,7 @@ def train(
     n_per_class,
     layers,
     pooling,
+    prompt,
     n_iterations,
     random_state,
     skip_bad_rows,
@@ -256,6 +262,10 @@ def train(
         "label_col": label_col,
         "n_train": len(texts),
         "input": str(input_path),
+        # Decides the --n-per-class draw (and SetFit's seeds): with the data hash in the
+        # manifest, enough to rebuild the same training set.
+        "n_per_class": n_per_class,
+        "random_state": random_state,
     }
 
     with atomic_folder(out, marker=MANIFEST) as folder:
@@ -266,6 +276,7 @@ def train(
                 "model": model,
                 "layer": layers,
                 "pooling": pooling or "mean",
+                "prompt": prompt,
                 "random_state": random_state,
                 "progress": not quiet,
             }
@@ -284,7 +295,11 @@ def train(
                     (
                         "embed",
                         DistilEmbedder(
-                            model=model, layers=layers, pooling=pooling, progress=not quiet
+                            model=model,
+                            layers=layers,
+                            pooling=pooling,
+                            prompt=prompt,
+                            progress=not quiet,
                         ),
                     ),
                     ("classify", LogisticRegression(max_iter=1000)),
@@ -387,11 +402,13 @@ def demo(model, folds, quiet):
 
 from ._cli_deploy import export, serve  # noqa: E402
 from ._cli_explore import plot, probe  # noqa: E402
+from ._cli_info import info  # noqa: E402
 
 cli.add_command(probe)
 cli.add_command(plot)
 cli.add_command(export)
 cli.add_command(serve)
+cli.add_command(info)
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from ._encoding import head_labels
 from ._loading import DEFAULT_MODEL
 from ._params import embedding_plan
+from ._provenance import base_record, training_data_record
 from ._validation import check_texts
 
 __all__ = ["DistilEmbedder", "as_embedder"]
@@ -89,6 +90,15 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         Show a tqdm progress bar.
     trust_remote_code : bool, default=False
         Allow model code from the hub; only for models whose code you have read.
+    prompt : str or None, default=None
+        Input template applied to every text before tokenisation: a str with exactly
+        one ``{text}`` field (``"Review: {text}"``; write other braces as ``{{`` and
+        ``}}``), or a prefix (``"query: "``, as instruction-tuned models such as E5
+        want). Its tokens count toward ``max_length``. It is part of the cache key.
+        None: the prompt a sentence-transformers folder names as its
+        ``default_prompt_name`` (``config_sentence_transformers.json``), else none; a
+        folder with several prompts and no default gets none. ``""`` turns a folder's
+        default prompt off.
 
     Attributes
     ----------
@@ -102,6 +112,8 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         The pooling used (``pooling``, or the model's own when it is None).
     normalize_ : bool
         Whether rows are L2-normalised (``normalize``, or the model's own when None).
+    prompt_ : str or None
+        The prompt applied (``prompt``, or the folder's default prompt when None).
     n_features_out_ : int
         Number of output columns.
     head_labels_ : list of str
@@ -154,6 +166,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         cache=None,
         progress=False,
         trust_remote_code=False,
+        prompt=None,
     ):
         self.model = model
         self.revision = revision
@@ -174,6 +187,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         self.cache = cache
         self.progress = progress
         self.trust_remote_code = trust_remote_code
+        self.prompt = prompt
 
     # -- scikit-learn API ---------------------------------------------------------
 
@@ -183,23 +197,32 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of str, optional
-            Texts; only checked.
-        y : ignored
+            Texts; only checked (and recorded as a hash and counts, see below).
+        y : array-like, optional
+            Not used for the features; its counts and hash are recorded with ``X``'s.
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        ``base_model_`` (the model as loaded: id, revision, resolved commit,
+        fingerprint) and ``training_data_`` (size, class counts and SHA-256 of ``X`` and
+        ``y``; None without ``X``) are what a saved Pipeline's manifest records.
         """
-        if X is not None:
-            check_texts(X)
+        texts = None if X is None else check_texts(X)
         plan = embedding_plan(self)
         self.layers_ = plan.spec.layers
         self.n_model_layers_ = plan.loaded.n_layers
         self.max_length_ = plan.spec.max_length
         self.pooling_ = plan.spec.pooling
         self.normalize_ = plan.spec.normalize
+        self.prompt_ = plan.spec.prompt
         self.n_features_out_ = plan.n_features
         self.head_labels_ = head_labels(plan.loaded) if plan.loaded.has_head else []
+        self.base_model_ = base_record(self.model, self.revision, plan.loaded)
+        self.training_data_ = None if texts is None else training_data_record(texts, y)
         return self
 
     def transform(self, X, out=None):

@@ -24,6 +24,10 @@ or ONNX Runtime's C, C++, C#, Java, JavaScript and Rust bindings):
    heads (and pipelines of scikit-learn steps after the embedder) through ``skl2onnx``
    where it converts them, else an error listing what is supported.
 
+A model with a ``prompt`` records it in the manifest and :class:`~fewshot.runtime.OnnxClassifier`
+applies it to every text before the graph tokenises; such a model exports with
+``inputs="text"`` only (a file taking token ids could not apply it for its callers).
+
 Outputs: ``label`` and ``probabilities`` (float64, columns in ``classes_`` order) for
 classifiers, and ``features`` (float32) for every file: a ``DistilEmbedder``'s output, or
 the embedding a classifier's head sees.
@@ -38,7 +42,9 @@ The file carries its manifest as ONNX metadata (``metadata_props["fewshot.manife
 JSON): the classes, the inputs and outputs, the tokenizer settings, and the agreement
 measured at export between the file and the Python estimator on ``check_texts`` (max
 probability or feature difference, label agreement, tokenizer agreement), for float32
-and, when quantised, for int8.
+and, when quantised, for int8; and under ``provenance`` what a saved folder's manifest
+records (versions, base model, training data hash and counts, seeds, parameters,
+creation time). ``fewshot info FILE.onnx`` prints it.
 """
 
 from __future__ import annotations
@@ -55,9 +61,10 @@ from ._export_checks import compare, default_check_texts, tokenized_ids, tokeniz
 from ._export_encoder import export_encoder, int8_embeddings
 from ._export_file import assemble_model, onnx_session, opset_of, write_model
 from ._export_head import SUPPORTED_HEADS, head_nodes
-from ._export_manifest import build_manifest, set_metadata
+from ._export_manifest import build_manifest, provenance, set_metadata
 from ._export_resolve import check_spec, resolve
 from ._export_tokenizer import SUPPORTED_TOKENIZERS, tokenizer_nodes, wordpiece_settings
+from ._prompt import apply_prompt
 
 __all__ = [
     "INPUTS",
@@ -221,6 +228,12 @@ def to_onnx(
     parts = resolve(estimator)
     loaded, spec = parts.loaded, parts.spec
     check_spec(loaded, spec)
+    if spec.prompt is not None and inputs == "token_ids":
+        raise ValueError(
+            f"This model applies prompt={spec.prompt!r} to every text, which a file that "
+            "takes token ids cannot do for its callers; export it with inputs='text' "
+            "(OnnxClassifier then applies the prompt), or without a prompt."
+        )
     tokenizer = loaded.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     settings = wordpiece_settings(tokenizer) if inputs == "text" else None
@@ -231,6 +244,8 @@ def to_onnx(
     texts = default_check_texts() if check_texts is None else _check_texts(check_texts)
     expected = parts.reference(texts)
     ids = tokenized_ids(loaded, spec, texts)
+    # The graph tokenises what OnnxClassifier feeds it: texts with the prompt applied.
+    graph_texts = apply_prompt(spec.prompt, texts)
 
     import onnx
 
@@ -259,8 +274,12 @@ def to_onnx(
             "texts": "default" if check_texts is None else "given",
         }
         if tokenizer_parts is not None:
-            checks["tokenizer_agreement"] = tokenizer_agreement(tokenizer_parts, texts, ids, opset)
-        checks["float32"] = compare(onnx_session(fp32), parts, texts, ids, inputs, expected, pad_id)
+            checks["tokenizer_agreement"] = tokenizer_agreement(
+                tokenizer_parts, graph_texts, ids, opset
+            )
+        checks["float32"] = compare(
+            onnx_session(fp32), parts, graph_texts, ids, inputs, expected, pad_id
+        )
         final = fp32
         if quantize == "int8":
             from ._backends import quantize_int8
@@ -271,11 +290,20 @@ def to_onnx(
             checks["int8_embedding_tables"] = int8_embeddings(encoder8)
             final = assemble_model(encoder8, **assemble)
             checks["int8"] = compare(
-                onnx_session(final), parts, texts, ids, inputs, expected, pad_id
+                onnx_session(final), parts, graph_texts, ids, inputs, expected, pad_id
             )
 
     manifest = build_manifest(
-        parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features
+        parts,
+        spec,
+        inputs,
+        quantize,
+        pad_id,
+        settings,
+        head_parts,
+        checks,
+        n_features,
+        provenance(estimator, loaded),
     )
     set_metadata(final, manifest, tokenizer if inputs == "token_ids" else None)
     _check_fp32(checks["float32"], parts)

@@ -34,6 +34,7 @@ from ._params import (
     resolve_plan,
     validate_params,
 )
+from ._provenance import base_record, restore_provenance, training_data_record
 from ._validation import check_class_labels, check_labels, check_texts, plain
 
 __all__ = [
@@ -105,6 +106,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Show a tqdm progress bar.
     trust_remote_code : bool, default=False
         Allow model code from the hub; only for models whose code you have read.
+    prompt : str or None, default=None
+        Input template (``"Review: {text}"``, exactly one ``{text}`` field, other braces
+        as ``{{ }}``) or prefix applied to every text before tokenisation, as in
+        ``DistilEmbedder``; its tokens count toward ``max_length``. None: a
+        sentence-transformers folder's ``default_prompt_name`` prompt, else none.
 
     Attributes
     ----------
@@ -119,6 +125,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         All class names of the head, in index order (``config.id2label``).
     temperature_ : float
         The temperature the logits are divided by.
+    base_model_ : dict
+        The pretrained model as loaded (id, revision, resolved commit, fingerprint),
+        recorded in a saved folder's manifest.
+    training_data_ : dict or None
+        Size, class counts and SHA-256 of the texts and labels ``fit`` was given
+        (``fewshot._provenance.training_data_record``); None after ``fit()`` without texts.
+    prompt_ : str or None
+        The prompt applied (``prompt``, or the folder's default prompt when None).
 
     See Also
     --------
@@ -187,6 +201,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         cache=None,
         progress=False,
         trust_remote_code=False,
+        prompt=None,
     ):
         self.model = model
         self.revision = revision
@@ -202,6 +217,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.cache = cache
         self.progress = progress
         self.trust_remote_code = trust_remote_code
+        self.prompt = prompt
 
     # -- the model and its logits -------------------------------------------------------
 
@@ -323,6 +339,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = classes
         self.head_indices_ = head
         self.temperature_ = temperature
+        # Provenance for a saved folder (never the texts: a hash and counts).
+        self.base_model_ = base_record(self.model, self.revision, loaded)
+        self.training_data_ = None if texts is None else training_data_record(texts, y)
+        self.prompt_ = head_plan(self).spec.prompt
         return self
 
     # -- prediction ---------------------------------------------------------------------
@@ -444,4 +464,6 @@ def restore_head_classifier(params: dict, manifest: dict) -> HeadClassifier:
     clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
     clf.head_labels_ = list(fitted["head_labels"])
     clf.temperature_ = float(fitted["temperature"])
+    restore_provenance(clf, manifest, keys=("base_model", "training_data"))
+    clf.prompt_ = params.get("prompt") or None
     return clf

@@ -50,12 +50,14 @@ from ._persistence import (
     HEAD_FILE,
     MANIFEST,
     check_remote_code,
+    dump_head,
     load_head,
     new_manifest,
     read_manifest,
     write_encoder,
-    write_json,
+    write_manifest,
 )
+from ._provenance import check_base, check_versions, restore_provenance
 from ._setfit_folder import restore_setfit
 from .embedder import DistilEmbedder
 from .setfit import SetFitClassifier
@@ -66,7 +68,9 @@ __all__ = ["MANIFEST", "load_model", "save_model"]
 # -- writing ---------------------------------------------------------------------------
 
 
-def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool = False) -> Path:
+def save_model(
+    estimator, directory, *, metadata=None, metrics=None, setfit_compatible: bool = False
+) -> Path:
     """Write a fitted fewshot model to ``directory`` (created if needed).
 
     Parameters
@@ -77,7 +81,11 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
         whose steps after the embedder are scikit-learn estimators.
     directory : str or path-like
     metadata : dict, optional
-        JSON-serialisable notes stored in the manifest (the CLI records its columns).
+        JSON-serialisable notes stored in the manifest (the CLI records its columns);
+        ``metadata["datasets"]`` (dataset names) also goes into the model card.
+    metrics : dict, optional
+        ``{name: number}`` from an evaluation (``{"accuracy": 0.91}``), recorded in the
+        manifest and the model card.
     setfit_compatible : bool, default=False
         For a SetFitClassifier: also write ``config_setfit.json`` and setfit's pickled
         ``model_head.pkl`` so ``setfit.SetFitModel.from_pretrained`` loads the folder.
@@ -87,6 +95,14 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
     -------
     Path
         The folder.
+
+    Notes
+    -----
+    Every folder records its provenance in the manifest (package versions, the base
+    model's id, revision, resolved commit and fingerprint, every parameter, the
+    training data's size, class counts and hash, the seeds, metrics and creation time;
+    see :mod:`fewshot._provenance`) and a ``README.md`` model card generated from it.
+    For a Pipeline the training data is what its ``DistilEmbedder`` saw in ``fit``.
 
     Examples
     --------
@@ -103,14 +119,15 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
     True
     """
     if isinstance(estimator, SetFitClassifier):
-        return estimator.save(directory, setfit_compatible=setfit_compatible, metadata=metadata)
+        return estimator.save(
+            directory, setfit_compatible=setfit_compatible, metadata=metadata, metrics=metrics
+        )
     if setfit_compatible:
         raise ValueError("setfit_compatible=True applies to a SetFitClassifier only.")
     from .head_classifier import HeadClassifier
 
     if isinstance(estimator, HeadClassifier):
-        return _save_head_classifier(estimator, directory, metadata)
-    import skops.io
+        return _save_head_classifier(estimator, directory, metadata, metrics)
     from sklearn.utils.validation import check_is_fitted
 
     from ._params import embedding_plan
@@ -119,62 +136,71 @@ def save_model(estimator, directory, *, metadata=None, setfit_compatible: bool =
     check_is_fitted(head)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = embedding_plan(embedder).loaded
+    plan = embedding_plan(embedder)
+    loaded = plan.loaded
     write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = embedder.get_params(deep=False)
+    params = _with_resolved_defaults(embedder.get_params(deep=False), plan)
     manifest = new_manifest(
         "pipeline",
         metadata,
+        estimator=estimator,
+        loaded=loaded,
+        metrics=metrics,
         params={k: v for k, v in params.items() if k not in ("cache", "progress")},
         steps=[name for name, _ in estimator.steps],
         classes=np.asarray(head.classes_).tolist(),
-        base_model={
-            "model": _model_identity(embedder.model),
-            "revision": embedder.revision,
-            "fingerprint": loaded.fingerprint(),
-        },
     )
-    skops.io.dump(head, folder / HEAD_FILE)
-    write_json(folder / MANIFEST, manifest)
+    dump_head(head, folder / HEAD_FILE)
+    write_manifest(folder, manifest)
     return folder
 
 
-def _save_head_classifier(clf, directory, metadata) -> Path:
+def _save_head_classifier(clf, directory, metadata, metrics) -> Path:
     """Write kind "head": the pretrained model, its head included, under ``encoder/``.
 
     The temperature, label map and classes go in the manifest; nothing is pickled.
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .head_classifier import head_fitted_state, head_model
+    from .head_classifier import head_fitted_state, head_plan
 
     check_is_fitted(clf, "temperature_")
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    loaded = head_model(clf)
+    plan = head_plan(clf)
+    loaded = plan.loaded
     write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = clf.get_params(deep=False)
+    params = _with_resolved_defaults(clf.get_params(deep=False), plan)
     manifest = new_manifest(
         "head",
         metadata,
+        estimator=clf,
+        loaded=loaded,
+        metrics=metrics,
         # label_map travels in "fitted" as pairs: JSON object keys would turn ints into str.
         params={k: v for k, v in params.items() if k not in ("cache", "progress", "label_map")},
         fitted=head_fitted_state(clf),
         classes=clf.classes_.tolist(),
-        base_model={
-            "model": _model_identity(clf.model),
-            "revision": clf.revision,
-            "fingerprint": loaded.fingerprint(),
-        },
     )
-    write_json(folder / MANIFEST, manifest)
+    write_manifest(folder, manifest)
     return folder
 
 
-def _model_identity(model) -> str:
-    """A model reference for the record: local folders as absolute paths."""
-    name = os.path.expanduser(os.fspath(model))
-    return os.path.abspath(name) if os.path.isdir(name) else os.fspath(model)
+def _with_resolved_defaults(params: dict, plan) -> dict:
+    """``params`` with what the plan resolved for those left at None.
+
+    ``encoder/`` holds the weights without the sentence-transformers files, so a
+    folder's own pooling, normalisation, length and default prompt would be lost on
+    loading; the manifest records them instead.
+    """
+    spec = plan.spec
+    resolved = {
+        "pooling": spec.pooling,
+        "normalize": spec.normalize,
+        "max_length": spec.max_length,
+        "prompt": spec.prompt,
+    }
+    return {k: resolved[k] if v is None and k in resolved else v for k, v in params.items()}
 
 
 def _split_pipeline(estimator):
@@ -225,6 +251,7 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
     manifest = read_manifest(folder)
     params = dict(manifest.get("params") or {})
     check_remote_code(folder, params, trust_remote_code)
+    check_versions(manifest, repr(str(folder)))
     kind = manifest.get("kind")
     if kind == "setfit":
         if model is not None:
@@ -266,13 +293,8 @@ def _encoder_params(folder, manifest, params, model, device, trust_remote_code) 
     else:
         params.update(model=os.fspath(model))
     params.update(device=device, trust_remote_code=bool(trust_remote_code), progress=False)
-    if model is not None and base.get("fingerprint"):
-        found = load_model_for(params).fingerprint()
-        if found is not None and found != base["fingerprint"]:
-            raise ValueError(
-                f"model={os.fspath(model)!r} is not the encoder {str(folder)!r} was trained "
-                f"with ({base.get('model')!r}): its files differ. Pass that model."
-            )
+    if model is not None:
+        check_base(base, load_model_for(params), where=repr(str(folder)))
     return params
 
 
@@ -282,6 +304,7 @@ def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
     head = load_head(folder)
     params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
     embedder = DistilEmbedder(**params)
+    restore_provenance(embedder, manifest, keys=("base_model", "training_data"))
     names = manifest.get("steps") or ["embed", "classify"]
     rest = head.steps if isinstance(head, Pipeline) else [(names[-1], head)]
     return Pipeline([(names[0], embedder), *rest])

@@ -8,8 +8,9 @@ so ``pip install 'fewshot[runtime]'`` is all a deployment needs.
 
 Everything the runtime needs to know about a file is in the file: its manifest is the
 JSON string stored under the metadata key ``fewshot.manifest`` (ONNX ``metadata_props``),
-holding the classes, the inputs and outputs, the tokenizer settings and the agreement
-with the Python estimator that the export measured.
+holding the classes, the inputs and outputs, the tokenizer settings, the prompt (applied
+here to every text before the graph tokenises it) and the agreement with the Python
+estimator that the export measured.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["MANIFEST_KEY", "TOKENIZER_KEY", "OnnxClassifier", "read_manifest"]
 MANIFEST_KEY = "fewshot.manifest"
 TOKENIZER_KEY = "fewshot.tokenizer_json"
 FORMAT = "fewshot-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest may hold a prompt
 CUSTOM_DOMAIN = "ai.onnx.contrib"
 
 
@@ -160,6 +161,8 @@ class OnnxClassifier:
         ``"setfit"``, ``"pipeline"``, ``"head"`` or ``"embedder"``.
     inputs : str
         ``"text"`` or ``"token_ids"``.
+    prompt : str or None
+        The prompt of the exported model, applied to every text before tokenising.
 
     Examples
     --------
@@ -194,6 +197,9 @@ class OnnxClassifier:
         self.classes_ = None if classes is None else _as_labels(classes, self.manifest)
         self.max_length = int(self.manifest.get("max_length", 0)) or None
         self.pad_token_id = int(self.manifest.get("pad_token_id", 0))
+        self.prompt = self.manifest.get("prompt")
+        # Stored split at export, so this file needs no template parser of its own.
+        self._prompt_parts = tuple(self.manifest.get("prompt_parts") or ("", ""))
         self._outputs = [o.name for o in self._session.get_outputs()]
 
     def __repr__(self) -> str:
@@ -297,6 +303,9 @@ class OnnxClassifier:
                     raise TypeError(
                         f"X[{i}] is {type(text).__name__}, not str; every item must be a text."
                     )
+            before, after = self._prompt_parts
+            if before or after:
+                rows = [before + text + after for text in rows]
         else:
             for i, ids in enumerate(rows):
                 if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):

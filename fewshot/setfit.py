@@ -31,8 +31,7 @@ from ._adapters import (
     adapter_from_bytes,
     adapter_parameters,
     adapter_to_bytes,
-    base_record,
-    check_base,
+    is_adapter,
 )
 from ._contrastive import LabelDescriptions, TrainingSchedule, anchor_texts, train_body
 from ._encoding import tokenize
@@ -46,11 +45,14 @@ from ._params import (
     Real,
     check_backend,
     load_model_for,
+    resolve_defaults,
     resolve_layers,
     resolve_plan,
     validate_params,
 )
 from ._persistence import encoder_from_bytes, encoder_to_bytes
+from ._precision import COMPUTE_DTYPES, compute_autocast, resolve_compute_dtype
+from ._provenance import base_record, check_base, training_data_record
 from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
 from .sampling import SAMPLING, sample_pairs
@@ -137,6 +139,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     multi_target_strategy : {None, "one-vs-rest", "multi-output", "classifier-chain"}
         How the head handles a multi-label indicator ``y``; None means one-vs-rest.
     device : "auto", str or torch.device, default="auto"
+    dtype : {"float32", "bfloat16", "auto"}, default="float32"
+        Precision of the body's arithmetic in training and at inference. "bfloat16"
+        runs the forward passes under bfloat16 autocast (weights, gradients and
+        optimiser state stay float32, and so do saved and exported weights); it pays
+        where the hardware has bfloat16 units (CUDA GPUs, CPUs with AVX512-BF16 or
+        AMX) and warns elsewhere. "auto" picks bfloat16 on such CPUs only: on a GPU
+        few-shot batches are bound by kernel launches and bfloat16 measured no faster.
     backend : {"torch", "onnx"}, default="torch"
         Where the fine-tuned body runs at inference: "onnx" exports it to ONNX Runtime
         on first use (CPU only; ``pip install 'fewshot[onnx]'``). Training is PyTorch.
@@ -149,6 +158,13 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     progress : bool, default=False
         tqdm bars for training and embedding.
     trust_remote_code : bool, default=False
+    prompt : str or None, default=None
+        Input template (``"Review: {text}"``, exactly one ``{text}`` field, other braces
+        as ``{{ }}``) or prefix (``"query: "``) applied to every text before
+        tokenisation: training texts, label descriptions and texts to predict all go
+        through it. Its tokens count toward ``max_length``. None: the pretrained
+        sentence-transformers folder's ``default_prompt_name`` prompt, else none;
+        ``""``: no prompt.
 
     Attributes
     ----------
@@ -158,13 +174,24 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The fitted head.
     layer_ : int
         The resolved layer (1..L).
+    dtype_ : str
+        The precision used ("float32" or "bfloat16"), after resolving "auto".
     n_pairs_ : int
         Number of pairs drawn for fine-tuning.
+    prompt_ : str or None
+        The prompt the body was trained and predicts with (``prompt``, or the
+        pretrained folder's default prompt when None); saved with the model.
     train_loss_ : list of float
         Mean loss of each epoch.
     base_model_ : dict
-        With an ``adapter`` only: the base it was trained on (model, revision and the
-        fingerprint of its files), which loading checks.
+        The pretrained model the body started from (id, revision, resolved commit,
+        fingerprint), recorded in a saved folder's manifest. With an ``adapter``,
+        loading (and unpickling) checks the base against it.
+    training_data_ : dict
+        Size, class counts and SHA-256 of the texts and labels ``fit`` was given
+        (``fewshot._provenance.training_data_record``); the texts are not kept.
+    seeds_ : dict
+        ``random_state`` and the seeds drawn from it for the pairs, torch and the head.
 
     Examples
     --------
@@ -193,6 +220,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "train_layers": Integer(1, optional=True),
         "label_descriptions": LabelDescriptions(),
         "normalize": Boolean(),
+        "dtype": Options(*COMPUTE_DTYPES),
         **ADAPTER_CONSTRAINTS,
     }
 
@@ -223,12 +251,14 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         max_length=256,
         multi_target_strategy=None,
         device="auto",
+        dtype="float32",
         backend="torch",
         quantize=None,
         n_threads=None,
         random_state=None,
         progress=False,
         trust_remote_code=False,
+        prompt=None,
     ):
         self.model = model
         self.revision = revision
@@ -254,12 +284,14 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.max_length = max_length
         self.multi_target_strategy = multi_target_strategy
         self.device = device
+        self.dtype = dtype
         self.backend = backend
         self.quantize = quantize
         self.n_threads = n_threads
         self.random_state = random_state
         self.progress = progress
         self.trust_remote_code = trust_remote_code
+        self.prompt = prompt
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -296,13 +328,16 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         classes, y_encoded, multilabel = check_class_labels(
             y, len(texts), min_per_class=2, why=" for contrastive pairs"
         )
+        given = training_data_record(texts, y_encoded if multilabel else classes[y_encoded])
         validate_params(self, self._constraints)
         params = self.get_params(deep=False)
-        check_backend(params)
+        # ONNX inference runs float32 whatever the training precision.
+        check_backend({**params, "dtype": "float32"})
         random = check_random_state(self.random_state)
         pair_seed, torch_seed, head_seed = (int(s) for s in random.randint(0, 2**31 - 1, size=3))
 
-        pretrained = load_model_for({**params, "backend": "torch"})
+        # float32 master weights whatever the compute precision (see fewshot._precision).
+        pretrained = load_model_for({**params, "backend": "torch", "dtype": "float32"})
         (layer,) = resolve_layers(self.layer, pretrained.n_layers, f"model {self.model!r}")
         if layer == 0:
             raise ValueError(
@@ -310,6 +345,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 "fine-tune; use 1..L."
             )
         self.max_length_ = min(int(self.max_length), pretrained.max_length)
+        # The pretrained folder decides a default prompt; the fine-tuned copy keeps it.
+        self.prompt_ = resolve_defaults(params, pretrained)["prompt"] or None
         anchors = anchor_texts(self.label_descriptions, classes, multilabel)
         if anchors:  # each class's description joins the training texts as one of its own
             texts = texts + anchors
@@ -325,6 +362,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
         body = self._new_body(pretrained, layer, torch_seed)
+        self.dtype_ = resolve_compute_dtype(self.dtype, body.device)
         spec = fitted_plan(self, body).spec
         ids, _, _ = tokenize(body.tokenizer, texts, spec)
         self.train_loss_ = self._train(body, ids, pairs, spec, torch_seed, pair_seed)
@@ -333,6 +371,17 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_pairs_ = len(pairs)
         self.classes_ = classes
         self.multilabel_ = multilabel
+        # Provenance for a saved folder: what the body started from, what it saw, the seeds.
+        self.base_model_ = base_record(self.model, self.revision, pretrained)
+        self.training_data_ = given
+        self.seeds_ = {
+            "random_state": self.random_state
+            if isinstance(self.random_state, (int, np.integer, type(None)))
+            else repr(self.random_state),
+            "pairs": pair_seed,
+            "torch": torch_seed,
+            "head": head_seed,
+        }
 
         features = self.transform(texts)
         head = self._make_head(multilabel, head_seed)
@@ -343,9 +392,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _new_body(self, pretrained, layer: int, seed: int):
         """What ``fit`` trains: a private copy of the body, or LoRA on the shared one."""
         if self.adapter is None:
-            self.__dict__.pop("base_model_", None)
             return trainable_copy(pretrained, layer)
-        self.base_model_ = base_record(self, pretrained)
         return adapter_body(
             pretrained,
             layer,
@@ -355,7 +402,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             targets=self.lora_targets,
             first_block=self._n_frozen(layer),
             seed=seed,
-            base=self.base_model_,
+            base=base_record(self.model, self.revision, pretrained),
         )
 
     def _train(self, body, ids, pairs, spec, torch_seed: int, order_seed: int) -> list[float]:
@@ -374,7 +421,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch_seed=torch_seed,
             order_seed=order_seed,
             n_frozen=self._n_frozen(body.n_layers),
-            parameters=None if self.adapter is None else adapter_parameters(body),
+            parameters=adapter_parameters(body) if is_adapter(body) else None,
+            compute_dtype=self.dtype_,
             progress=bool(self.progress),
         )
 
@@ -396,7 +444,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, hidden_size)
         """
         check_is_fitted(self, "body_")
-        return fitted_plan(self).encode(check_texts(X))
+        texts = check_texts(X)
+        with compute_autocast(self.body_.device, self.dtype_):
+            return fitted_plan(self).encode(texts)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and return the fine-tuned embeddings of ``X`` (read once)."""
@@ -445,7 +495,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------
 
-    def save(self, directory, *, setfit_compatible: bool = False, metadata=None) -> Path:
+    def save(
+        self, directory, *, setfit_compatible: bool = False, metadata=None, metrics=None
+    ) -> Path:
         """Write the fitted classifier to ``directory`` without pickling weights.
 
         With ``adapter="lora"`` the folder holds the adapter in peft's format
@@ -465,14 +517,24 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             ``setfit.SetFitModel.from_pretrained(directory)`` loads the whole model.
             fewshot's own :meth:`load` never reads the pickle.
         metadata : dict, optional
-            JSON-serialisable notes stored in the manifest.
+            JSON-serialisable notes stored in the manifest; ``metadata["datasets"]``
+            (dataset names) also goes into the model card.
+        metrics : dict, optional
+            ``{name: number}`` from an evaluation, stored in the manifest and the card.
 
         Returns
         -------
         Path
+
+        Notes
+        -----
+        The manifest also records the provenance (package versions, base model with its
+        resolved commit and fingerprint, every parameter, the training data's size,
+        class counts and hash, the seeds, the creation time), and ``README.md`` is a
+        model card generated from it; ``fewshot info directory`` prints it.
         """
         return write_setfit_folder(
-            self, directory, setfit_compatible=setfit_compatible, metadata=metadata
+            self, directory, setfit_compatible=setfit_compatible, metadata=metadata, metrics=metrics
         )
 
     @classmethod
@@ -508,7 +570,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         body = state.pop("body_", None)
-        if body is not None and "base_model_" in state:
+        if body is not None and is_adapter(body):
             state["_adapter_files"] = adapter_to_bytes(body)
         elif body is not None:
             state["_body_files"] = encoder_to_bytes(body)
@@ -521,8 +583,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if files is not None:
             self.body_ = encoder_from_bytes(files, self.device)
         if adapter_files is not None:
-            pretrained = load_model_for({**self.get_params(deep=False), "backend": "torch"})
-            check_base(pretrained, self.base_model_, "This unpickled SetFitClassifier")
+            params = {**self.get_params(deep=False), "backend": "torch", "dtype": "float32"}
+            pretrained = load_model_for(params)
+            check_base(self.base_model_, pretrained, where="this unpickled SetFitClassifier")
             self.body_ = adapter_from_bytes(adapter_files, pretrained, self.layer_)
 
 
@@ -537,5 +600,7 @@ def fitted_plan(clf, body=None):
         "head": None,  # the classifier head is ours, not a model head output
         "normalize": bool(clf.normalize),
         "cache": None,  # a fine-tuned body has no identity on disk to key a cache by
+        # Resolved at fit time; "" keeps a saved body's own folder from adding one.
+        "prompt": getattr(clf, "prompt_", None) or "",
     }
     return resolve_plan(body, params)

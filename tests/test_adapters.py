@@ -155,10 +155,14 @@ def test_saved_folder_holds_the_adapter_not_the_base(wider_model, few, tmp_path)
     full = make(wider_model, adapter=None, body_learning_rate=1e-3).fit(X, y)
     clf.save(tmp_path / "lora")
     full.save(tmp_path / "full")
-    files = sorted(os.listdir(tmp_path / "lora"))
-    assert files == sorted(
-        ["adapter_config.json", "adapter_model.safetensors", "fewshot.json", "head.skops"]
-    )
+    files = set(os.listdir(tmp_path / "lora"))
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "fewshot.json",
+        "head.skops",
+    } <= files
+    assert not {"model.safetensors", "config.json"} & files  # no body, no base
 
     def size(folder):
         return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
@@ -166,11 +170,9 @@ def test_saved_folder_holds_the_adapter_not_the_base(wider_model, few, tmp_path)
     assert size(tmp_path / "lora") < 0.1 * size(tmp_path / "full")
     manifest = json.loads((tmp_path / "lora" / "fewshot.json").read_text())
     assert manifest["kind"] == "setfit-adapter"
-    assert manifest["base_model"] == {
-        "model": os.path.abspath(wider_model),
-        "revision": None,
-        "fingerprint": get_model(wider_model, device="cpu").fingerprint(),
-    }
+    base = manifest["base_model"]
+    assert base["model"] == os.path.abspath(wider_model) and base["revision"] is None
+    assert base["fingerprint"] == get_model(wider_model, device="cpu").fingerprint()
     config = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 2 and config["lora_alpha"] == 4
 
@@ -214,7 +216,7 @@ def test_a_different_base_is_refused(tiny_model, fitted, tmp_path):
     with pytest.raises(ValueError, match="fingerprint") as error:
         load_model(tmp_path / "lora", model=other)
     fingerprint = get_model(tiny_model, device="cpu").fingerprint()
-    assert fingerprint in str(error.value) and "model=" in str(error.value)
+    assert fingerprint[:12] in str(error.value) and "model=" in str(error.value)
 
 
 def test_a_missing_base_says_to_pass_it(fitted, tmp_path):

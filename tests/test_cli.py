@@ -138,9 +138,10 @@ def test_train_then_predict_round_trip(tiny_model, files, frame, tmp_path, monke
     assert meta["base_model"]["model"] == os.path.abspath(tiny_model)
     assert meta["classes"] == ["billing", "delivery", "product", "service"]
     assert meta["metadata"]["text_col"] == "text" and meta["metadata"]["n_train"] == 40
-    # The folder is self-contained: the encoder's weights travel with the linear head.
+    # The folder is self-contained: the encoder's weights travel with the linear head
+    # (and the model card made from the manifest).
     assert sorted(p.name for p in (tmp_path / "clf").iterdir()) == sorted(
-        [MANIFEST, "encoder", "head.skops"]
+        [MANIFEST, "README.md", "encoder", "head.skops"]
     )
     assert (tmp_path / "clf" / "head.skops").stat().st_size < 50_000
 
