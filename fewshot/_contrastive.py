@@ -73,6 +73,7 @@ def train_body(
     torch_seed: int,
     order_seed: int,
     n_frozen: int = 0,
+    parameters=None,
     compute_dtype: str = "float32",
     progress: bool = False,
 ) -> list[float]:
@@ -87,6 +88,10 @@ def train_body(
     them once, its token states are kept, and every step trains only the blocks above
     from those states (the same result as a forward through frozen blocks in eval mode,
     at a fraction of the cost).
+
+    ``parameters`` names the only parameters to train (a LoRA adapter's matrices); by
+    default every parameter of the trained blocks. Every parameter's ``requires_grad``
+    is as it was afterwards.
 
     ``compute_dtype="bfloat16"`` runs the forward passes under bfloat16 autocast; the
     weights, their gradients and AdamW's state stay float32, and the loss is taken in
@@ -103,13 +108,15 @@ def train_body(
             states = _frozen_states(body, token_ids, n_frozen, pad_id)
     else:
         states = None
-    trainable = (
-        [p for block in body.blocks[n_frozen:] for p in block.parameters()]
-        if n_frozen
-        else list(network.parameters())
-    )
+    if parameters is not None:
+        trainable = list(parameters)
+    elif n_frozen:
+        trainable = [p for block in body.blocks[n_frozen:] for p in block.parameters()]
+    else:
+        trainable = list(network.parameters())
+    previous = [(p, p.requires_grad) for p in network.parameters()]
     for parameter in network.parameters():
-        parameter.requires_grad_(not n_frozen)
+        parameter.requires_grad_(False)
     for parameter in trainable:
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(trainable, lr=float(schedule.learning_rate))
@@ -154,8 +161,8 @@ def train_body(
                 losses.append(epoch_loss / len(pairs))
     finally:
         network.eval()
-        for parameter in network.parameters():
-            parameter.requires_grad_(True)
+        for parameter, flag in previous:
+            parameter.requires_grad_(flag)
     return losses
 
 

@@ -70,7 +70,13 @@ def resolve(estimator) -> _Parts:
                 "on multi-label targets."
             )
         check_head(estimator.head_)
-        plan = fitted_plan(estimator).replace(backend="torch", quantize=None)
+        body = None
+        if getattr(estimator, "base_model_", None) is not None:
+            from ._adapters import merged_copy
+
+            # A LoRA adapter goes into the file merged into a copy of its base's weights.
+            body = merged_copy(estimator.body_)
+        plan = fitted_plan(estimator, body).replace(backend="torch", quantize=None)
         return _Parts(
             kind="setfit",
             loaded=plan.loaded,

@@ -22,8 +22,10 @@ __all__ = [
     "quiet_transformers",
     "resolve_device",
     "resolve_dtype",
+    "shared_copy",
     "short_model_name",
     "trainable_copy",
+    "wrap_private",
 ]
 
 import contextlib
@@ -377,16 +379,47 @@ def trainable_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
 
     Fine-tuning changes this copy only; the shared pretrained model stays as it was.
     """
-    body = copy.deepcopy(pretrained.body).float()
+    body = _cut(_copy_body(pretrained), layer).float()
+    return wrap_private(pretrained, body)
+
+
+def shared_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
+    """The encoder's structure cut at ``layer``, over the pretrained weight tensors themselves.
+
+    Modules are new objects (adapters can be injected and hooks registered on them
+    without touching the shared model) but every parameter is a new ``Parameter``
+    (``requires_grad=False``) on the same storage as the shared one, and buffers are the
+    shared ones: the copy costs no weight memory. Nothing may write to those weights.
+    """
+    memo = {
+        id(p): torch.nn.Parameter(p.detach(), requires_grad=False)
+        for p in pretrained.body.parameters()
+    }
+    memo.update({id(b): b for b in pretrained.body.buffers()})
+    return wrap_private(pretrained, _cut(_copy_body(pretrained, memo), layer))
+
+
+def _copy_body(pretrained: LoadedModel, memo=None) -> torch.nn.Module:
+    # Under the lock: a forward running now has hooks on the blocks, not to be copied.
+    with pretrained.lock:
+        return copy.deepcopy(pretrained.body, memo)
+
+
+def _cut(body: torch.nn.Module, layer: int) -> torch.nn.Module:
+    """``body`` with the blocks above ``layer`` removed (they would never run)."""
     del find_blocks(body, body.config)[layer:]
     body.config.num_hidden_layers = layer
+    return body
+
+
+def wrap_private(pretrained: LoadedModel, body: torch.nn.Module) -> LoadedModel:
+    """A :class:`LoadedModel` around ``body``, a private encoder made from ``pretrained``.
+
+    It has no identity on disk (no fingerprint, no embedding cache) and its own lock.
+    """
+    dtype = next(body.parameters()).dtype
     return _assemble(
-        pretrained.name,
-        pretrained.tokenizer,
-        body,
-        pretrained.device,
-        torch.float32,
-        has_head=False,
+        pretrained.name, pretrained.tokenizer, body, pretrained.device, dtype, has_head=False
     )
 
 

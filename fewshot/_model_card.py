@@ -20,11 +20,16 @@ _KIND_TAGS = {
     "setfit": ["setfit", "sentence-transformers", "text-classification"],
     "pipeline": ["scikit-learn", "text-classification"],
     "head": ["text-classification"],
+    "setfit-adapter": ["setfit", "peft", "lora", "text-classification"],
 }
 _KIND_TITLES = {
     "setfit": "SetFit classifier (fine-tuned encoder and a scikit-learn head)",
     "pipeline": "Pipeline of a pretrained encoder's features and a scikit-learn classifier",
     "head": "The pretrained model's own classification head, calibrated",
+    "setfit-adapter": (
+        "SetFit classifier trained as a LoRA adapter (peft) and a scikit-learn head; the "
+        "base model's weights are not in the folder, loading takes them from the base below"
+    ),
 }
 
 

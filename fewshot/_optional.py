@@ -2,8 +2,8 @@
 
 The library's hard dependencies are what every path imports; heavier or interop-only
 parts are extras (``fewshot[onnx]``, ``fewshot[ray]``, ``fewshot[viz]``,
-``fewshot[setfit]``), and every path that needs one fails with the same message naming
-the ``pip install`` that fixes it.
+``fewshot[setfit]``, ``fewshot[peft]``), and every path that needs one fails with the
+same message naming the ``pip install`` that fixes it.
 """
 
 from __future__ import annotations

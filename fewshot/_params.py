@@ -77,12 +77,18 @@ class Integer:
 
 
 class Real:
-    """A real number in ``[low, high)`` (``high=None``: unbounded); ``low_open`` excludes low."""
+    """A real number in ``[low, high)`` (``high=None``: unbounded); ``low_open`` excludes low.
 
-    def __init__(self, low, high=None, *, low_open=False):
+    With ``optional`` also None.
+    """
+
+    def __init__(self, low, high=None, *, low_open=False, optional=False):
         self.low, self.high, self.low_open = low, high, low_open
+        self.optional = optional
 
     def check(self, name, value):
+        if value is None and self.optional:
+            return
         ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
         if ok:
             ok = value > self.low if self.low_open else value >= self.low

@@ -3,7 +3,9 @@
 The body is saved as a Hugging Face model plus sentence-transformers module files (so
 ``SentenceTransformer(folder)`` embeds as the classifier does), the head with skops,
 the rest in the manifest (:mod:`fewshot._persistence`); ``setfit_compatible`` adds the
-files setfit's own loader wants.
+files setfit's own loader wants. A LoRA classifier (``adapter="lora"``, kind
+``"setfit-adapter"``) saves its adapter in peft's format instead of a body, and loads on
+the base its manifest's ``base_model`` records, checked (:mod:`fewshot._adapters`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._adapters import ADAPTER_KIND, is_adapter, read_adapter, write_adapter
 from ._loading import load_saved_body
 from ._persistence import (
     HEAD_FILE,
@@ -27,7 +30,7 @@ from ._persistence import (
     write_manifest,
 )
 from ._precision import resolve_compute_dtype
-from ._provenance import check_versions, restore_provenance
+from ._provenance import check_base, check_versions, restore_provenance
 
 __all__ = ["read_setfit_folder", "restore_setfit", "write_setfit_folder"]
 
@@ -37,18 +40,24 @@ def write_setfit_folder(
 ) -> Path:
     """Write a fitted SetFitClassifier to ``directory`` (see ``SetFitClassifier.save``)."""
     check_is_fitted(clf, "head_")
+    adapter = is_adapter(clf.body_)
+    if adapter:
+        _check_adapter_savable(clf, setfit_compatible)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    write_encoder(
-        clf.body_,
-        folder,
-        pooling=clf.pooling,
-        max_length=clf.max_length_,
-        prompt=getattr(clf, "prompt_", None),
-    )
+    if adapter:  # the base's weights stay out: the manifest's base_model names them
+        write_adapter(clf.body_, folder)
+    else:
+        write_encoder(
+            clf.body_,
+            folder,
+            pooling=clf.pooling,
+            max_length=clf.max_length_,
+            prompt=getattr(clf, "prompt_", None),
+        )
     params = {k: v for k, v in clf.get_params(deep=False).items() if k != "head"}
     manifest = new_manifest(
-        "setfit",
+        ADAPTER_KIND if adapter else "setfit",
         metadata,
         estimator=clf,
         metrics=metrics,
@@ -68,31 +77,60 @@ def write_setfit_folder(
     return folder
 
 
-def read_setfit_folder(cls, directory, *, device="auto", trust_remote_code=False):
+def _check_adapter_savable(clf, setfit_compatible: bool) -> None:
+    if setfit_compatible:
+        raise ValueError(
+            "setfit_compatible=True writes a whole fine-tuned body for setfit; this "
+            "classifier holds a LoRA adapter on a shared base, which setfit cannot load. "
+            "Save it without setfit_compatible."
+        )
+    if not (getattr(clf, "base_model_", None) or {}).get("fingerprint"):
+        raise ValueError(
+            f"The base model {clf.model!r} has no fingerprint (its folder changed after it "
+            "was loaded), so a saved adapter could not be checked against it. Call "
+            "fewshot.clear_caches() and fit again."
+        )
+
+
+def read_setfit_folder(cls, directory, *, model=None, device="auto", trust_remote_code=False):
     """A ``cls`` (SetFitClassifier) from a folder; see ``SetFitClassifier.load``."""
     folder = Path(directory)
     manifest = read_manifest(folder, what="SetFitClassifier")
-    if manifest.get("kind") != "setfit":
+    if manifest.get("kind") not in ("setfit", ADAPTER_KIND):
         raise ValueError(
             f"{str(folder)!r} is not a SetFitClassifier folder: it holds a "
             f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
         )
     check_remote_code(folder, manifest.get("params") or {}, trust_remote_code)
     check_versions(manifest, repr(str(folder)))
-    return restore_setfit(cls, folder, manifest, load_head(folder), device)
+    if model is not None and manifest.get("kind") != ADAPTER_KIND:
+        raise ValueError(
+            f"{str(folder)!r} holds its own fine-tuned encoder; model= is only for a LoRA "
+            "adapter folder, whose base it names."
+        )
+    return restore_setfit(
+        cls, folder, manifest, load_head(folder), device, model, trust_remote_code
+    )
 
 
-def restore_setfit(cls, folder, manifest, head, device):
-    """A fitted ``cls`` from a folder's manifest, head and weights (checks already done)."""
+def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote_code=False):
+    """A fitted ``cls`` from a folder's manifest, head and weights (checks already done).
+
+    A LoRA adapter folder loads its base from ``model`` if given, else from the model
+    and revision it recorded; either way the base's fingerprint must be the recorded one.
+    """
     known = cls().get_params(deep=False)
     params = {k: v for k, v in manifest["params"].items() if k in known}
     params.update(device=device, progress=False)
     clf = cls(**params)
     clf.head = None if manifest.get("default_head", True) else _unwrap(head)
     fitted = manifest["fitted"]
-    clf.body_ = load_saved_body(folder, device)
-    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
     clf.layer_ = int(fitted["layer"])
+    if manifest.get("kind") == ADAPTER_KIND:
+        _restore_adapter(clf, folder, manifest["base_model"], model, trust_remote_code)
+    else:
+        clf.body_ = load_saved_body(folder, device)
+    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
     clf.max_length_ = int(fitted["max_length"])
     clf.multilabel_ = bool(fitted["multilabel"])
     clf.classes_ = np.asarray(manifest["classes"])
@@ -103,6 +141,34 @@ def restore_setfit(cls, folder, manifest, head, device):
     clf.head_ = head
     restore_provenance(clf, manifest)
     return clf
+
+
+def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
+    """The adapter on its base: ``model`` if given, else the recorded one (checked)."""
+    from ._loading import ModelNotFoundError
+    from ._params import load_model_for
+
+    if model is not None:
+        clf.set_params(model=model, revision=None)
+    else:  # the commit the revision resolved to, when the hub told us
+        clf.set_params(model=base["model"], revision=base.get("commit") or base.get("revision"))
+    params = {**clf.get_params(deep=False), "backend": "torch", "dtype": "float32"}
+    try:  # remote code only when this caller asks, whatever the folder says
+        pretrained = load_model_for({**params, "trust_remote_code": bool(trust_remote_code)})
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(
+            f"{str(folder)!r} holds a LoRA adapter, not a whole model: it needs its base "
+            f"model {base['model']!r}, which cannot be loaded here ({exc}). Pass "
+            "model=<a folder or id of that base> to load it."
+        ) from exc
+    try:
+        check_base(base, pretrained, where=repr(str(folder)))
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} Pass model=<a folder or id of that base> to load_model or "
+            "SetFitClassifier.load."
+        ) from exc
+    clf.body_ = read_adapter(pretrained, clf.layer_, folder)
 
 
 def fitted_state(clf) -> dict:

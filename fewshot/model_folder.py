@@ -14,9 +14,15 @@ reads it::
                           kind "head" (a HeadClassifier): the pretrained model with its
                           classification head, whose temperature and label map are in
                           the manifest (no head.skops)
+      adapter_config.json, adapter_model.safetensors
+                          kind "setfit-adapter" (``SetFitClassifier(adapter="lora")``):
+                          the LoRA adapter in peft's format, and no encoder
 
 A folder is self-contained: it holds every weight it needs, so loading it never reaches
-the hub. The trust rule, the same for every kind:
+the hub. The one exception is a LoRA adapter folder, which holds no base weights: it
+loads its base from ``model=`` or else from the model and revision its manifest records,
+and refuses a base whose files' fingerprint differs from the recorded one (so a stored
+reference can never bring in other weights). The trust rule, the same for every kind:
 
 - weights load from safetensors only; the head loads with skops trusting scikit-learn
   and numpy types only (never pickle, never fewshot or third-party types);
@@ -38,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._adapters import ADAPTER_KIND
 from ._persistence import (
     ENCODER_FOLDER,
     HEAD_FILE,
@@ -226,7 +233,10 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
         For a pipeline or HeadClassifier folder: use this model instead of the copy in
         the folder (it must be the same weights when the folder recorded their
         fingerprint).
-        A SetFit folder holds its own fine-tuned encoder and takes no ``model``.
+        For a LoRA adapter folder (``SetFitClassifier(adapter="lora")``): the base model
+        (folder or id) to put the adapter on, instead of the model and revision the
+        folder recorded; its fingerprint must match the recorded one.
+        A (full) SetFit folder holds its own fine-tuned encoder and takes no ``model``.
     device : "auto", str or torch.device, default="auto"
     trust_remote_code : bool, default=False
         Allow a folder saved with ``trust_remote_code=True`` to load (its model code
@@ -250,6 +260,11 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
                 "a SetFit folder."
             )
         return restore_setfit(SetFitClassifier, folder, manifest, load_head(folder), device)
+    if kind == ADAPTER_KIND:
+        head = load_head(folder)
+        return restore_setfit(
+            SetFitClassifier, folder, manifest, head, device, model, trust_remote_code
+        )
     if kind == "pipeline":
         return _load_pipeline(folder, manifest, params, model, device, trust_remote_code)
     if kind == "head":

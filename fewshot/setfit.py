@@ -25,6 +25,14 @@ from sklearn.multioutput import ClassifierChain, MultiOutputClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._adapters import (
+    ADAPTER_CONSTRAINTS,
+    adapter_body,
+    adapter_from_bytes,
+    adapter_parameters,
+    adapter_to_bytes,
+    is_adapter,
+)
 from ._contrastive import LabelDescriptions, TrainingSchedule, anchor_texts, train_body
 from ._encoding import tokenize
 from ._loading import DEFAULT_MODEL, trainable_copy
@@ -44,7 +52,7 @@ from ._params import (
 )
 from ._persistence import encoder_from_bytes, encoder_to_bytes
 from ._precision import COMPUTE_DTYPES, compute_autocast, resolve_compute_dtype
-from ._provenance import base_record, training_data_record
+from ._provenance import base_record, check_base, training_data_record
 from ._setfit_folder import read_setfit_folder, write_setfit_folder
 from ._validation import check_class_labels, check_texts
 from .sampling import SAMPLING, sample_pairs
@@ -80,7 +88,25 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     train_layers : int or None, default=None
         Fine-tune only the top ``train_layers`` blocks and keep the ones below as
         pretrained; their output is computed once per training text, so each step costs
-        only the top blocks. None fine-tunes every block up to ``layer``.
+        only the top blocks. None fine-tunes every block up to ``layer``. With an
+        ``adapter``, LoRA layers go into those top blocks only.
+    adapter : {None, "lora"}, default=None
+        None fine-tunes a private copy of the whole body. ``"lora"`` trains LoRA
+        adapters (low-rank updates, with the ``peft`` library: ``pip install
+        'fewshot[peft]'``) on the shared pretrained body instead, which stays unchanged:
+        the saved folder holds the adapter and head only (a few hundred KB to a few MB),
+        and any number of adapter classifiers share one copy of the base weights. Needs
+        a larger ``body_learning_rate`` (about 1e-3 rather than 2e-5).
+    lora_rank : int, default=8
+        Rank of each LoRA update.
+    lora_alpha : float, optional
+        LoRA's scale: the update is multiplied by ``lora_alpha / lora_rank``. None means
+        ``2 * lora_rank`` (a scale of 2).
+    lora_dropout : float, default=0.1
+        Dropout on the input of the LoRA layers while training.
+    lora_targets : {"attention", "attention+ffn"}, default="attention"
+        The weights adapted in each block: the attention's query, key, value and output
+        projections, plus the two feed-forward layers with ``"attention+ffn"``.
     label_descriptions : None, "labels" or dict, default=None
         A short text per class ("billing: invoices, charges and refunds"), used as an
         anchor: it joins the training texts as an example of its class, so pairs pull
@@ -159,7 +185,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Mean loss of each epoch.
     base_model_ : dict
         The pretrained model the body started from (id, revision, resolved commit,
-        fingerprint), recorded in a saved folder's manifest.
+        fingerprint), recorded in a saved folder's manifest. With an ``adapter``,
+        loading (and unpickling) checks the base against it.
     training_data_ : dict
         Size, class counts and SHA-256 of the texts and labels ``fit`` was given
         (``fewshot._provenance.training_data_record``); the texts are not kept.
@@ -194,6 +221,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "label_descriptions": LabelDescriptions(),
         "normalize": Boolean(),
         "dtype": Options(*COMPUTE_DTYPES),
+        **ADAPTER_CONSTRAINTS,
     }
 
     def __init__(
@@ -205,6 +233,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pooling="mean",
         normalize=False,
         train_layers=None,
+        adapter=None,
+        lora_rank=8,
+        lora_alpha=None,
+        lora_dropout=0.1,
+        lora_targets="attention",
         label_descriptions=None,
         head=None,
         n_iterations=20,
@@ -233,6 +266,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.normalize = normalize
         self.train_layers = train_layers
+        self.adapter = adapter
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_targets = lora_targets
         self.label_descriptions = label_descriptions
         self.head = head
         self.n_iterations = n_iterations
@@ -323,7 +361,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if len(pairs) == 0:
             raise ValueError("No training pairs could be drawn from y; check the labels.")
 
-        body = trainable_copy(pretrained, layer)
+        body = self._new_body(pretrained, layer, torch_seed)
         self.dtype_ = resolve_compute_dtype(self.dtype, body.device)
         spec = fitted_plan(self, body).spec
         ids, _, _ = tokenize(body.tokenizer, texts, spec)
@@ -351,6 +389,22 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.head_ = head
         return self
 
+    def _new_body(self, pretrained, layer: int, seed: int):
+        """What ``fit`` trains: a private copy of the body, or LoRA on the shared one."""
+        if self.adapter is None:
+            return trainable_copy(pretrained, layer)
+        return adapter_body(
+            pretrained,
+            layer,
+            rank=self.lora_rank,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            targets=self.lora_targets,
+            first_block=self._n_frozen(layer),
+            seed=seed,
+            base=base_record(self.model, self.revision, pretrained),
+        )
+
     def _train(self, body, ids, pairs, spec, torch_seed: int, order_seed: int) -> list[float]:
         schedule = TrainingSchedule(
             epochs=int(self.epochs),
@@ -367,6 +421,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch_seed=torch_seed,
             order_seed=order_seed,
             n_frozen=self._n_frozen(body.n_layers),
+            parameters=adapter_parameters(body) if is_adapter(body) else None,
             compute_dtype=self.dtype_,
             progress=bool(self.progress),
         )
@@ -445,7 +500,10 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     ) -> Path:
         """Write the fitted classifier to ``directory`` without pickling weights.
 
-        The folder holds the fine-tuned body as a Hugging Face model (``config.json``,
+        With ``adapter="lora"`` the folder holds the adapter in peft's format
+        (``adapter_config.json``, ``adapter_model.safetensors``) and the base model's id,
+        revision and fingerprint in the manifest instead of a body. Otherwise it holds
+        the fine-tuned body as a Hugging Face model (``config.json``,
         ``model.safetensors``, tokenizer files, plus sentence-transformers module files
         so ``SentenceTransformer(directory)`` embeds like :meth:`transform`), the head in
         skops format (``head.skops``) and the manifest ``fewshot.json``: the format of
@@ -480,12 +538,18 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         )
 
     @classmethod
-    def load(cls, directory, *, device="auto", trust_remote_code=False) -> SetFitClassifier:
+    def load(
+        cls, directory, *, model=None, device="auto", trust_remote_code=False
+    ) -> SetFitClassifier:
         """Load a classifier written by :meth:`save`; predictions are identical.
 
         Parameters
         ----------
         directory : str or Path
+        model : str or path-like, optional
+            A LoRA adapter folder only: its base model (folder or id), instead of the
+            model and revision it recorded. Refused unless its files' fingerprint is
+            the recorded one.
         device : "auto", str or torch.device, default="auto"
         trust_remote_code : bool, default=False
             Needed (and only honoured when passed here) for a folder saved with
@@ -496,23 +560,33 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         SetFitClassifier
         """
         return read_setfit_folder(
-            cls, directory, device=device, trust_remote_code=trust_remote_code
+            cls, directory, model=model, device=device, trust_remote_code=trust_remote_code
         )
 
     # -- pickling: weights travel as safetensors bytes, not as pickled tensors -----------
 
+    # An adapter travels as its peft files and finds its base (checked) on arrival.
+
     def __getstate__(self):
         state = self.__dict__.copy()
         body = state.pop("body_", None)
-        if body is not None:
+        if body is not None and is_adapter(body):
+            state["_adapter_files"] = adapter_to_bytes(body)
+        elif body is not None:
             state["_body_files"] = encoder_to_bytes(body)
         return state
 
     def __setstate__(self, state):
         files = state.pop("_body_files", None)
+        adapter_files = state.pop("_adapter_files", None)
         self.__dict__.update(state)
         if files is not None:
             self.body_ = encoder_from_bytes(files, self.device)
+        if adapter_files is not None:
+            params = {**self.get_params(deep=False), "backend": "torch", "dtype": "float32"}
+            pretrained = load_model_for(params)
+            check_base(self.base_model_, pretrained, where="this unpickled SetFitClassifier")
+            self.body_ = adapter_from_bytes(adapter_files, pretrained, self.layer_)
 
 
 def fitted_plan(clf, body=None):

@@ -26,6 +26,13 @@ def _setfit(model):
     return SetFitClassifier(model=model, layer=3, n_iterations=1, random_state=0)
 
 
+def _setfit_lora(model):
+    pytest.importorskip("peft")
+    return SetFitClassifier(
+        model=model, layer=3, n_iterations=1, random_state=0, adapter="lora", lora_rank=2
+    )
+
+
 def _head(model):
     # The tiny model's head classes are NEGATIVE / POSITIVE; LABELS are neg / pos.
     return HeadClassifier(model=model, label_map={"neg": "NEGATIVE", "pos": 1}, batch_size=3)
@@ -35,6 +42,7 @@ def _head(model):
 ESTIMATORS = {
     "DistilEmbedder": (_distil, False, True),
     "SetFitClassifier": (_setfit, True, True),
+    "SetFitClassifier-lora": (_setfit_lora, True, True),
     "HeadClassifier": (_head, True, False),
 }
 
