@@ -261,6 +261,11 @@ def main(argv=None):
         "--report", action="store_true", help="print the tables from --results and exit"
     )
     parser.add_argument(
+        "--lead",
+        action="store_true",
+        help="print each method against setfit (paired scores, fit time and peak RSS ratios)",
+    )
+    parser.add_argument(
         "--isolate",
         action="store_true",
         help="run each fit in a fresh process, so peak_rss_mb is that method's own peak",
@@ -269,6 +274,8 @@ def main(argv=None):
         "--seed-list", nargs="+", type=int, help=argparse.SUPPRESS
     )  # used by --isolate
     args = parser.parse_args(argv)
+    if args.lead:
+        return lead_report(args.results)
     if args.report:
         return report(args.results)
     if args.isolate:
@@ -362,6 +369,48 @@ def isolate(args):
                     if args.model:
                         command += ["--model", args.model]
                     subprocess.run(command, check=True)
+
+
+def lead_report(path, baseline="setfit"):
+    """Every method against the setfit library on the seeds both ran (issue 12's table)."""
+    import pandas as pd
+
+    runs = pd.read_csv(path)
+    for n, part in runs.groupby("n_per_class"):
+        print(f"\n### N = {n} per class (x100; Amazon-CF: Matthews correlation)\n")
+        print(
+            "| dataset | method | seeds | score mean ± std | paired diff vs setfit "
+            "(min, max) | median fit s | fit time vs setfit | median peak RSS MiB "
+            "| RSS vs setfit |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for dataset in [d for d in DATASETS if d in set(part["dataset"])]:
+            rows = part[part["dataset"] == dataset]
+            base = rows[rows["method"] == baseline].set_index("seed")
+            for method in [baseline] + sorted(set(rows["method"]) - {baseline}):
+                mine = rows[rows["method"] == method].set_index("seed")
+                common = sorted(set(mine.index) & set(base.index))
+                diff = 100 * (mine.loc[common, "score"] - base.loc[common, "score"])
+                time_ratio = (
+                    mine.loc[common, "fit_seconds"].median()
+                    / base.loc[common, "fit_seconds"].median()
+                )
+                rss_ratio = (
+                    mine.loc[common, "peak_rss_mb"].median()
+                    / base.loc[common, "peak_rss_mb"].median()
+                )
+                paired = (
+                    f"{diff.mean():+.1f} ({diff.min():+.1f}, {diff.max():+.1f})"
+                    if method != baseline and common
+                    else ""
+                )
+                print(
+                    f"| {dataset} | {method} | {len(mine)} | "
+                    f"{100 * mine['score'].mean():.1f} ± {100 * np.std(mine['score']):.1f} | "
+                    f"{paired} | {mine['fit_seconds'].median():.1f} | "
+                    f"{time_ratio:.2f}x | {mine['peak_rss_mb'].median():,.0f} | "
+                    f"{rss_ratio:.2f}x |"
+                )
 
 
 def report(path):

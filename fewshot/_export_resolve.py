@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from ._adapters import is_adapter
 from ._export_head import TemperatureHead, check_head
 
 __all__ = ["check_spec", "resolve"]
@@ -71,7 +72,7 @@ def resolve(estimator) -> _Parts:
             )
         check_head(estimator.head_)
         body = None
-        if getattr(estimator, "base_model_", None) is not None:
+        if is_adapter(estimator.body_):
             from ._adapters import merged_copy
 
             # A LoRA adapter goes into the file merged into a copy of its base's weights.
@@ -140,7 +141,15 @@ def _resolve_head_classifier(estimator) -> _Parts:
 
 
 def _classifier_reference(estimator):
+    import copy
+
     from ._predict import labels_and_proba
+
+    if getattr(estimator, "dtype_", "float32") != "float32":
+        # The graph computes in float32: compare it with the same weights run in float32
+        # by PyTorch, not with bfloat16 autocast (see fewshot._precision).
+        estimator = copy.copy(estimator)
+        estimator.dtype_ = "float32"
 
     def reference(texts):
         return labels_and_proba(estimator, texts)

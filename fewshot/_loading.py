@@ -341,6 +341,7 @@ def get_model(
     device="auto",
     dtype="float32",
     trust_remote_code: bool = False,
+    keep: bool = True,
 ) -> LoadedModel:
     """Return the process-wide loaded copy of ``name``, loading it on first use.
 
@@ -354,6 +355,10 @@ def get_model(
     dtype : {"float32", "float16", "bfloat16"}
     trust_remote_code : bool, default=False
         Only set this for models whose code you have read.
+    keep : bool, default=True
+        Keep a newly loaded model for the rest of the process. False returns the kept
+        copy if there is one, else a model loaded for the caller alone (which
+        :func:`trainable_copy` then trains in place instead of copying).
 
     Returns
     -------
@@ -370,17 +375,26 @@ def get_model(
         loaded = _CACHE.get(key)
         if loaded is None:
             loaded = _load(name, revision, torch_device, torch_dtype, trust_remote_code)
-            _CACHE[key] = loaded
+            if keep:
+                _CACHE[key] = loaded
     return loaded
 
 
-def trainable_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
-    """A private float32 copy of the encoder with the blocks above ``layer`` removed.
+def is_shared(loaded: LoadedModel) -> bool:
+    """Whether ``loaded`` is the process-wide copy other estimators use."""
+    with _CACHE_LOCK:
+        return any(kept is loaded for kept in _CACHE.values())
 
-    Fine-tuning changes this copy only; the shared pretrained model stays as it was.
+
+def trainable_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:
+    """A private float32 encoder with the blocks above ``layer`` removed, for fine-tuning.
+
+    A copy when ``pretrained`` is the shared one (which stays as it was); a model loaded
+    for this caller alone (``get_model(..., keep=False)``) is used itself, so fitting
+    holds one copy of the weights, not two.
     """
-    body = _cut(_copy_body(pretrained), layer).float()
-    return wrap_private(pretrained, body)
+    body = pretrained.body if not is_shared(pretrained) else _copy_body(pretrained)
+    return wrap_private(pretrained, _cut(body, layer).float())
 
 
 def shared_copy(pretrained: LoadedModel, layer: int) -> LoadedModel:

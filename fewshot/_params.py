@@ -275,8 +275,11 @@ def check_backend(params: Mapping) -> None:
     check_onnx_installed()
 
 
-def load_model_for(params: Mapping) -> LoadedModel:
-    """The shared pretrained model that ``params`` (an estimator's ``get_params()``) name."""
+def load_model_for(params: Mapping, *, keep: bool = True) -> LoadedModel:
+    """The shared pretrained model that ``params`` (an estimator's ``get_params()``) name.
+
+    ``keep=False``: the shared one if it is loaded, else one for the caller alone.
+    """
     return get_model(
         model_name(params.get("model", DEFAULT_MODEL)),
         revision=params.get("revision"),
@@ -284,6 +287,7 @@ def load_model_for(params: Mapping) -> LoadedModel:
         device="cpu" if params.get("backend") == "onnx" else params.get("device", "auto"),
         dtype=params.get("dtype", "float32"),
         trust_remote_code=bool(params.get("trust_remote_code", False)),
+        keep=keep,
     )
 
 

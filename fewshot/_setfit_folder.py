@@ -10,6 +10,7 @@ the base its manifest's ``base_model`` records, checked (:mod:`fewshot._adapters
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -144,14 +145,32 @@ def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote
 
 
 def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
-    """The adapter on its base: ``model`` if given, else the recorded one (checked)."""
+    """The adapter on the base the caller names, checked against the recorded fingerprint.
+
+    The folder's own base reference is never followed: a folder is data, and whoever
+    edits its manifest could point it anywhere. The caller passes ``model=`` (the
+    error says which one was recorded); the same hub id loads at the recorded commit.
+    """
     from ._loading import ModelNotFoundError
     from ._params import load_model_for
 
-    if model is not None:
-        clf.set_params(model=model, revision=None)
-    else:  # the commit the revision resolved to, when the hub told us
-        clf.set_params(model=base["model"], revision=base.get("commit") or base.get("revision"))
+    recorded = base.get("model")
+    pinned = base.get("commit") or base.get("revision")
+    if model is None:
+        at = f" (revision={pinned!r})" if pinned else ""
+        raise ValueError(
+            f"{str(folder)!r} holds a LoRA adapter, not a whole model: pass its base as "
+            f"model=..., e.g. load_model({str(folder)!r}, model={recorded!r}){at}. fewshot "
+            "does not load a model named inside a folder on its own; the base you pass is "
+            "checked against the fingerprint recorded at training time."
+        )
+    if not base.get("fingerprint"):
+        raise ValueError(
+            f"{str(folder)!r} holds a LoRA adapter whose manifest records no base "
+            "fingerprint, so no base can be checked against it; refit and save it again."
+        )
+    same = os.fspath(model) == recorded
+    clf.set_params(model=model, revision=pinned if same else None)
     params = {**clf.get_params(deep=False), "backend": "torch", "dtype": "float32"}
     try:  # remote code only when this caller asks, whatever the folder says
         pretrained = load_model_for({**params, "trust_remote_code": bool(trust_remote_code)})

@@ -331,7 +331,8 @@ def train(
     "--model",
     default=None,
     help="Embed with this encoder (id or folder) instead of the copy in MODEL_DIR "
-    "(linear-probe folders; it must be the same weights).",
+    "(linear-probe folders; it must be the same weights). Required for a LoRA adapter "
+    "folder: its base model.",
 )
 @click.option(
     "--trust-remote-code",

@@ -19,10 +19,10 @@ reads it::
                           the LoRA adapter in peft's format, and no encoder
 
 A folder is self-contained: it holds every weight it needs, so loading it never reaches
-the hub. The one exception is a LoRA adapter folder, which holds no base weights: it
-loads its base from ``model=`` or else from the model and revision its manifest records,
-and refuses a base whose files' fingerprint differs from the recorded one (so a stored
-reference can never bring in other weights). The trust rule, the same for every kind:
+the hub. The one exception is a LoRA adapter folder, which holds no base weights: the
+caller names its base with ``model=`` (the error without it says which base was
+recorded), and a base whose files' fingerprint differs from the recorded one is refused.
+The trust rule, the same for every kind:
 
 - weights load from safetensors only; the head loads with skops trusting scikit-learn
   and numpy types only (never pickle, never fewshot or third-party types);
@@ -233,9 +233,9 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
         For a pipeline or HeadClassifier folder: use this model instead of the copy in
         the folder (it must be the same weights when the folder recorded their
         fingerprint).
-        For a LoRA adapter folder (``SetFitClassifier(adapter="lora")``): the base model
-        (folder or id) to put the adapter on, instead of the model and revision the
-        folder recorded; its fingerprint must match the recorded one.
+        For a LoRA adapter folder (``SetFitClassifier(adapter="lora")``), required: the
+        base model (folder or id; the recorded hub id loads at the recorded commit) to
+        put the adapter on; its fingerprint must match the recorded one.
         A (full) SetFit folder holds its own fine-tuned encoder and takes no ``model``.
     device : "auto", str or torch.device, default="auto"
     trust_remote_code : bool, default=False

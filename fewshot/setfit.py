@@ -337,7 +337,11 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pair_seed, torch_seed, head_seed = (int(s) for s in random.randint(0, 2**31 - 1, size=3))
 
         # float32 master weights whatever the compute precision (see fewshot._precision).
-        pretrained = load_model_for({**params, "backend": "torch", "dtype": "float32"})
+        # Full fine-tuning trains a model loaded for this fit alone unless one is shared
+        # already (one copy of the weights in memory, not two); LoRA needs the shared one.
+        pretrained = load_model_for(
+            {**params, "backend": "torch", "dtype": "float32"}, keep=self.adapter is not None
+        )
         (layer,) = resolve_layers(self.layer, pretrained.n_layers, f"model {self.model!r}")
         if layer == 0:
             raise ValueError(
@@ -547,8 +551,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ----------
         directory : str or Path
         model : str or path-like, optional
-            A LoRA adapter folder only: its base model (folder or id), instead of the
-            model and revision it recorded. Refused unless its files' fingerprint is
+            A LoRA adapter folder only, and required there: its base model (folder or
+            id; the recorded hub id loads at the recorded commit). The folder's own
+            base reference is never followed. Refused unless its files' fingerprint is
             the recorded one.
         device : "auto", str or torch.device, default="auto"
         trust_remote_code : bool, default=False

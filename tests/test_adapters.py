@@ -182,9 +182,8 @@ def test_round_trip_predicts_identically(tiny_model, few, fitted_top, tmp_path):
     clf = fitted_top
     clf.save(tmp_path)
     for loaded in (
-        load_model(tmp_path),
         load_model(tmp_path, model=tiny_model),
-        SetFitClassifier.load(tmp_path, device="cpu"),
+        SetFitClassifier.load(tmp_path, model=tiny_model, device="cpu"),
     ):
         np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
         np.testing.assert_array_equal(loaded.transform(X), clf.transform(X))
@@ -219,13 +218,31 @@ def test_a_different_base_is_refused(tiny_model, fitted, tmp_path):
     assert fingerprint[:12] in str(error.value) and "model=" in str(error.value)
 
 
-def test_a_missing_base_says_to_pass_it(fitted, tmp_path):
+def test_the_recorded_base_is_named_not_followed(tiny_model, fitted, tmp_path, monkeypatch):
+    """A folder is data: its base is loaded only when the caller names it."""
+    fitted.save(tmp_path)
+    loads = []
+    monkeypatch.setattr(
+        "fewshot._params.load_model_for", lambda params: loads.append(params) or 1 / 0
+    )
+    with pytest.raises(ValueError, match="pass its base as model=") as error:
+        load_model(tmp_path)
+    assert repr(os.path.abspath(tiny_model)) in str(error.value) and loads == []
+
+
+def test_a_manifest_without_a_base_fingerprint_is_refused(tiny_model, fitted, tmp_path):
     fitted.save(tmp_path)
     manifest = json.loads((tmp_path / "fewshot.json").read_text())
-    manifest["base_model"]["model"] = str(tmp_path / "moved-away")
+    del manifest["base_model"]["fingerprint"]
     (tmp_path / "fewshot.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="records no base fingerprint"):
+        load_model(tmp_path, model=tiny_model)
+
+
+def test_a_missing_base_says_to_pass_it(fitted, tmp_path):
+    fitted.save(tmp_path)
     with pytest.raises(fewshot.ModelNotFoundError, match="model=<a folder or id"):
-        load_model(tmp_path)
+        load_model(tmp_path, model=str(tmp_path / "moved-away"))
 
 
 def test_the_adapter_configs_base_reference_is_not_followed(few, fitted, tmp_path):
@@ -236,7 +253,8 @@ def test_the_adapter_configs_base_reference_is_not_followed(few, fitted, tmp_pat
     config = json.loads(config_file.read_text())
     config["base_model_name_or_path"] = str(tmp_path / "nowhere")
     config_file.write_text(json.dumps(config))
-    np.testing.assert_array_equal(load_model(tmp_path).predict_proba(X), clf.predict_proba(X))
+    loaded = load_model(tmp_path, model=clf.model)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_pickle_carries_the_adapter_and_finds_the_base(few, fitted):
@@ -255,7 +273,7 @@ def test_clear_caches_keeps_fitted_adapters_working(few, fitted, tmp_path):
     fewshot.clear_caches()
     np.testing.assert_array_equal(clf.predict_proba(X), expected)
     clf.save(tmp_path)  # the reloaded base has the recorded fingerprint
-    np.testing.assert_array_equal(load_model(tmp_path).predict_proba(X), expected)
+    np.testing.assert_array_equal(load_model(tmp_path, model=clf.model).predict_proba(X), expected)
 
 
 def test_concurrent_predictions_of_several_adapters_and_the_base(

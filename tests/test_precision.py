@@ -131,3 +131,24 @@ def test_bfloat16_on_cuda(tiny_model, few):
     if bf16_native(torch.device("cuda")):
         assert linear_output_dtypes(forced, X, y) == {torch.bfloat16}
         assert forced.predict(X).shape == (12,)
+
+
+@needs_bf16
+def test_bfloat16_classifier_exports_what_float32_torch_computes(
+    tiny_model, few, tmp_path, monkeypatch
+):
+    """The file computes in float32; its check compares with float32, and needs no peft."""
+    pytest.importorskip("onnxruntime")
+    import sys
+
+    from fewshot.export import to_onnx
+    from fewshot.runtime import OnnxClassifier
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # a plain classifier never imports it
+    X, y = few
+    clf = make(tiny_model, dtype="bfloat16").fit(X, y)
+    report = to_onnx(clf, tmp_path / "m.onnx", verbose=False)
+    assert report.manifest["checks"]["float32"]["label_agreement"] == 1.0
+    clf.dtype_ = "float32"
+    expected = clf.predict_proba(X)
+    np.testing.assert_allclose(OnnxClassifier(report.path).predict_proba(X), expected, atol=1e-5)

@@ -315,6 +315,74 @@ def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatc
     assert make(tiny_model, label_descriptions="labels").fit(X, y).predict(X).shape == (12,)
 
 
+def spy_training(monkeypatch, record):
+    """Wrap ``SetFitClassifier._train``: ``record(body, ids, pairs)`` sees what training got."""
+    real = SetFitClassifier._train
+
+    def spy(self, body, ids, pairs, *args, **kwargs):
+        finish = record(body, ids, pairs)
+        try:
+            return real(self, body, ids, pairs, *args, **kwargs)
+        finally:
+            if finish:
+                finish()
+
+    monkeypatch.setattr(SetFitClassifier, "_train", spy)
+
+
+def test_frozen_blocks_run_once_per_text_and_the_top_every_step(tiny_model, few, monkeypatch):
+    X, y = few
+    rows = {"bottom": 0, "top": 0, "n_texts": 0, "n_steps": 0}
+
+    def record(body, ids, pairs):
+        rows["n_texts"] = len(ids)
+        rows["n_steps"] = -(-len(pairs) // 8)
+
+        def counter(name):
+            def hook(module, args, output):
+                rows[name] += args[0].shape[0]
+
+            return hook
+
+        handles = [
+            body.blocks[0].register_forward_hook(counter("bottom")),
+            body.blocks[-1].register_forward_hook(counter("top")),
+        ]
+        return lambda: [h.remove() for h in handles]
+
+    spy_training(monkeypatch, record)
+    make(tiny_model, train_layers=2, batch_size=8).fit(X, y)
+    # The four frozen blocks see each distinct text exactly once; the trained top block
+    # sees the texts of every step (at least one per step, more than one pass in all).
+    assert rows["bottom"] == rows["n_texts"] == len(X)
+    assert rows["top"] >= rows["n_steps"] and rows["top"] > rows["n_texts"]
+
+
+def test_anchors_change_the_pairs_deterministically_per_seed(tiny_model, few, monkeypatch):
+    X, y = few
+    seen = []
+
+    def record(body, ids, pairs):
+        seen.append((len(ids), pairs.first.copy(), pairs.second.copy(), pairs.target.copy()))
+
+    spy_training(monkeypatch, record)
+    descriptions = {"billing": "money", "delivery": "parcels", "service": "help"}
+    for params in (
+        dict(label_descriptions=descriptions, random_state=3),
+        dict(label_descriptions=descriptions, random_state=3),
+        dict(label_descriptions=descriptions, random_state=4),
+        dict(random_state=3),
+    ):
+        make(tiny_model, n_iterations=3, **params).fit(X, y)
+    (n_a, *a), (n_b, *b), (_, *c), (n_plain, *plain) = seen
+    assert n_a == n_b == len(X) + 3 and n_plain == len(X)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))  # same seed: the same pairs
+    assert not all(np.array_equal(u, v) for u, v in zip(a, c))  # another seed: others
+    anchors = set(range(len(X), len(X) + 3))
+    assert anchors & set(a[0]) | anchors & set(a[1])  # the descriptions take part
+    assert not (anchors & (set(plain[0]) | set(plain[1])))
+
+
 @pytest.mark.parametrize(
     "descriptions, message",
     [
@@ -330,3 +398,22 @@ def test_label_descriptions_must_name_the_classes(tiny_model, few, descriptions,
     X, y = few
     with pytest.raises((ValueError, TypeError), match=message):
         make(tiny_model, label_descriptions=descriptions).fit(X, y)
+
+
+def test_fit_trains_one_copy_of_the_weights(tiny_model, few):
+    """Unshared, the model loaded for a fit is trained itself; shared, it is copied."""
+    import torch
+
+    from fewshot import clear_caches
+    from fewshot._loading import _CACHE, get_model
+
+    X, y = few
+    clear_caches()
+    private = make(tiny_model, device="cpu").fit(X, y)
+    assert not _CACHE  # nothing kept beside the fitted body
+    shared = get_model(tiny_model, device="cpu")
+    before = {k: v.clone() for k, v in shared.body.state_dict().items()}
+    copied = make(tiny_model, device="cpu").fit(X, y)
+    assert all(torch.equal(before[k], v) for k, v in shared.body.state_dict().items())
+    assert copied.body_.model is not shared.body
+    np.testing.assert_array_equal(private.transform(X), copied.transform(X))

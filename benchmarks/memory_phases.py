@@ -1,0 +1,149 @@
+"""Where SetFitClassifier's peak RSS at N = 64 comes from: RSS every 5 ms, phases marked.
+
+One fit of all-MiniLM-L6-v2 on SST-2 (or another shared dataset), N = 64 per class, seed 0
+(5,120 pairs, 320 steps on SST-2), in this process; prints the RSS at the start and end of
+loading, copying and training, the peak and when it happened, and quantiles over the fit.
+Modes (first argument):
+
+  fewshot          SetFitClassifier as it is (the model loaded for this fit, trained in place)
+  fewshot_shared   the model already kept in the process first, so the fit copies it
+                   (what every fit did before the copy was removed)
+  fewshot_mmap     glibc's mmap threshold fixed at 128 KiB first (no dynamic raise), so
+                   freed large buffers go back to the system at once
+  fewshot_bf16     dtype="bfloat16"
+  setfit           the setfit library's Trainer
+
+    python benchmarks/memory_phases.py fewshot sst2
+
+Run it alone on the machine (the times it prints are fit times).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import DATA, load_average, machine, minilm_path, rss_bytes  # noqa: E402
+
+MARKS: list[tuple[float, str, int]] = []
+SAMPLES: list[tuple[float, int]] = []
+
+
+def mark(name: str) -> None:
+    MARKS.append((time.perf_counter(), name, rss_bytes()))
+
+
+def watch(stop: threading.Event) -> None:
+    while not stop.wait(0.005):
+        SAMPLES.append((time.perf_counter(), rss_bytes()))
+
+
+def marked(module, name: str) -> None:
+    """Wrap ``module.name`` so its start and end are marked."""
+    original = getattr(module, name)
+
+    def wrapped(*args, **kwargs):
+        mark(f"start {name}")
+        result = original(*args, **kwargs)
+        mark(f"end {name}")
+        return result
+
+    setattr(module, name, wrapped)
+
+
+def fit_fewshot(mode, X, y):
+    import fewshot.setfit as setfit_module
+    from fewshot import SetFitClassifier
+
+    for name in ("load_model_for", "trainable_copy", "train_body"):
+        marked(setfit_module, name)
+    if "shared" in mode:
+        from fewshot._loading import get_model
+
+        get_model(minilm_path())
+    if "mmap" in mode:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    params = {"dtype": "bfloat16"} if "bf16" in mode else {}
+    clf = SetFitClassifier(
+        model=minilm_path(),
+        n_iterations=20,
+        batch_size=16,
+        max_length=256,
+        random_state=0,
+        **params,
+    )
+    mark("baseline")
+    clf.fit(X, y)
+
+
+def fit_setfit(X, y):
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    mark("baseline")
+    with tempfile.TemporaryDirectory() as tmp:
+        body = SetFitModel.from_pretrained(minilm_path(), device="cpu")
+        mark("loaded")
+        args = TrainingArguments(
+            output_dir=tmp,
+            batch_size=16,
+            num_iterations=20,
+            num_epochs=1,
+            seed=0,
+            max_length=256,
+            report_to="none",
+            save_strategy="no",
+            show_progress_bar=False,
+        )
+        trainer = Trainer(
+            model=body,
+            args=args,
+            train_dataset=Dataset.from_dict({"text": list(X), "label": list(y)}),
+            metric=lambda a, b: {"accuracy": 0.0},
+        )
+        mark("trainer")
+        trainer.train()
+
+
+def main():
+    from fewshot.data import read_split, sample_per_class
+
+    mode = sys.argv[1] if len(sys.argv) > 1 else "fewshot"
+    dataset = sys.argv[2] if len(sys.argv) > 2 else "sst2"
+    print(f"# {machine()}; {load_average()} at start")
+    train = read_split(DATA / dataset, "train")
+    X, y = sample_per_class(list(train["text"]), train["label"].to_numpy(), 64, random_state=0)
+    stop = threading.Event()
+    thread = threading.Thread(target=watch, args=(stop,), daemon=True)
+    thread.start()
+    if mode.startswith("fewshot"):
+        fit_fewshot(mode, X, y)
+    else:
+        fit_setfit(X, y)
+    mark("fit done")
+    stop.set()
+    thread.join()
+    start = next(t for t, name, _ in MARKS if name == "baseline")
+    peak_time, peak = max(SAMPLES, key=lambda s: s[1])
+    print(
+        f"{mode} {dataset}: fit {MARKS[-1][0] - start:.1f} s, peak {peak / 2**20:.0f} MiB "
+        f"at {peak_time - start:.1f} s"
+    )
+    for moment, name, rss in MARKS:
+        print(f"  {moment - start:7.1f} s {name:>22} {rss / 2**20:7.0f} MiB")
+    quantiles = np.percentile([s[1] / 2**20 for s in SAMPLES], [10, 50, 90, 100]).round()
+    print("  RSS quantiles 10/50/90/100 % (MiB):", quantiles.tolist())
+    print(f"# {load_average()} at end")
+
+
+if __name__ == "__main__":
+    main()
