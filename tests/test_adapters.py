@@ -13,22 +13,9 @@ from sklearn.base import clone
 import fewshot
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier, load_model
 from fewshot._loading import get_model
-from fewshot.data import load_customer_feedback
 from fewshot.testing import make_tiny_distilbert
 
 pytest.importorskip("peft")
-
-
-@pytest.fixture(scope="module")
-def few():
-    """3 topics x 4 texts from the demo data."""
-    data = load_customer_feedback()
-    picked = [
-        i
-        for t in ("billing", "delivery", "service")
-        for i in [j for j, topic in enumerate(data.target) if topic == t][:4]
-    ]
-    return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,11 @@ import torch
 
 from fewshot import SetFitClassifier, load_model
 from fewshot._precision import bf16_native, compute_autocast, resolve_compute_dtype
-from fewshot.data import load_customer_feedback
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(
     not bf16_native(CPU), reason="this CPU has no native bfloat16 (AVX512-BF16 or AMX)"
 )
-
-
-@pytest.fixture(scope="module")
-def few():
-    data = load_customer_feedback()
-    picked = [
-        i
-        for t in ("billing", "delivery", "service")
-        for i in [j for j, topic in enumerate(data.target) if topic == t][:4]
-    ]
-    return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
 
 
 def make(tiny_model, **params):

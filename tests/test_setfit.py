@@ -11,19 +11,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
 from fewshot import DistilEmbedder, SetFitClassifier
-from fewshot.data import load_customer_feedback
-
-
-@pytest.fixture(scope="module")
-def few():
-    """3 topics x 4 texts from the demo data."""
-    data = load_customer_feedback()
-    picked = [
-        i
-        for t in ("billing", "delivery", "service")
-        for i in [j for j, topic in enumerate(data.target) if topic == t][:4]
-    ]
-    return [data.text[i] for i in picked], np.array([data.target[i] for i in picked])
 
 
 def make(tiny_model, **params):
