@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 
 from ._prompt import escape_prefix
 
@@ -43,7 +44,25 @@ def file_stats(folder: str) -> dict:
     return stats
 
 
+# (folder, its files' (size, mtime)) -> hash: a model loaded again for another fit (see
+# ``get_model(keep=False)``) is not read through again while its files are unchanged.
+_HASHES: dict[tuple, str] = {}
+_HASHES_LOCK = threading.Lock()
+
+
 def hash_files(folder: str, stats: dict) -> str:
+    """SHA-256 over the files named in ``stats`` (``file_stats``), remembered per stat state."""
+    key = (folder, tuple(sorted(stats.items())))
+    with _HASHES_LOCK:
+        known = _HASHES.get(key)
+    if known is None:
+        known = _hash_contents(folder, stats)
+        with _HASHES_LOCK:
+            _HASHES[key] = known
+    return known
+
+
+def _hash_contents(folder: str, stats: dict) -> str:
     digest = hashlib.sha256()
     for name in sorted(stats):
         digest.update(name.encode() + b"\0")

@@ -404,3 +404,22 @@ def test_fit_trains_one_copy_of_the_weights(tiny_model, few):
     assert all(torch.equal(before[k], v) for k, v in shared.body.state_dict().items())
     assert copied.body_.model is not shared.body
     np.testing.assert_array_equal(private.transform(X), copied.transform(X))
+
+
+def test_fits_of_an_unshared_model_hash_its_files_once(tiny_model, few, monkeypatch):
+    """Each fit loads the model afresh (one copy in memory); its fingerprint is not recomputed."""
+    import fewshot._model_files as model_files
+    from fewshot import clear_caches
+
+    reads = []
+    real = model_files._hash_contents
+    monkeypatch.setattr(
+        model_files, "_hash_contents", lambda *args: reads.append(args[0]) or real(*args)
+    )
+    monkeypatch.setattr(model_files, "_HASHES", {})
+    X, y = few
+    clear_caches()
+    first = make(tiny_model, device="cpu").fit(X, y)
+    second = make(tiny_model, device="cpu").fit(X, y)
+    assert first.base_model_["fingerprint"] == second.base_model_["fingerprint"]
+    assert len(reads) == 1
