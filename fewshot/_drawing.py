@@ -158,6 +158,19 @@ def legend_entries(ax):
     return handles, labels
 
 
+def figure_legend(fig, ax) -> None:
+    """One legend for a figure of several panels, below them, from ``ax``'s classes."""
+    handles, labels = legend_entries(ax)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=max(1, min(len(labels), 8)),
+        frameon=False,
+        markerscale=1.5,
+    )
+
+
 def class_palette(classes) -> dict:
     """One colour per class: tab10, tab20, then an evenly spaced colour map."""
     matplotlib = require("matplotlib", extra="viz", feature="fewshot.viz")

@@ -18,6 +18,7 @@ from ._drawing import (
     ContinuousColours,
     check_point_labels,
     colours_for,
+    figure_legend,
     label_silhouette,
     legend_entries,
     method_label,
@@ -234,15 +235,7 @@ def plot_layers(
     if isinstance(colours, ContinuousColours):
         fig.colorbar(colours.mappable, ax=fig.axes, shrink=0.8)
     elif y is not None:
-        handles, labels = legend_entries(axes.flat[0])
-        fig.legend(
-            handles,
-            labels,
-            loc="lower center",
-            ncol=max(1, min(len(labels), 8)),
-            frameon=False,
-            markerscale=1.5,
-        )
+        figure_legend(fig, axes.flat[0])
     fig.tight_layout(rect=(0, 0.06 if y is not None else 0, 1, 1))
     return fig
 
@@ -319,15 +312,7 @@ def plot_before_after(
             title += f"\nsilhouette {score:.2f}"
         style_axes(ax, title, method)
     fig.suptitle(f"{short_model_name(clf.model)}: before and after fine-tuning")
-    handles, labels = legend_entries(axes[0])
-    fig.legend(
-        handles,
-        labels,
-        loc="lower center",
-        ncol=max(1, min(len(labels), 8)),
-        frameon=False,
-        markerscale=1.5,
-    )
+    figure_legend(fig, axes[0])
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
