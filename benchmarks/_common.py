@@ -57,6 +57,36 @@ def make_anchor_model(folder) -> str:
     return str(folder)
 
 
+def setfit_trainer(body, X, y, seed: int, output_dir):
+    """The setfit library's Trainer as the benchmarks run it: the SetFit paper's settings.
+
+    ``body`` is a loaded ``setfit.SetFitModel``; ``output_dir`` a temporary folder (the
+    Trainer writes checkpoints there otherwise). The metric is ours: setfit's default
+    ``"accuracy"`` would fetch the ``evaluate`` metric from the hub.
+    """
+    import numpy as np
+    from datasets import Dataset
+    from setfit import Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        batch_size=16,
+        num_iterations=20,
+        num_epochs=1,
+        seed=seed,
+        max_length=256,
+        report_to="none",
+        save_strategy="no",
+        show_progress_bar=False,
+    )
+    return Trainer(
+        model=body,
+        args=args,
+        train_dataset=Dataset.from_dict({"text": list(X), "label": list(y)}),
+        metric=lambda y_pred, y_true: {"accuracy": float(np.mean(y_pred == y_true))},
+    )
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux ru_maxrss is KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

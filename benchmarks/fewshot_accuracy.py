@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, PeakMemory, minilm_path  # noqa: E402
+from _common import DATA, PeakMemory, minilm_path, setfit_trainer  # noqa: E402
 
 DATASETS = {  # name: metric (the SetFit paper scores Amazon-CF with Matthews correlation)
     "sst5": "accuracy",
@@ -180,30 +180,12 @@ def saved_mb(clf) -> float:
 
 
 def run_setfit(model, X_s, y_s, seed, X_test):
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
+    from setfit import SetFitModel
 
     with tempfile.TemporaryDirectory() as tmp:
         with PeakMemory() as fit:
             body = SetFitModel.from_pretrained(model, device="cpu")
-            args = TrainingArguments(
-                output_dir=tmp,
-                batch_size=16,
-                num_iterations=20,
-                num_epochs=1,
-                seed=seed,
-                max_length=256,
-                report_to="none",
-                save_strategy="no",
-                show_progress_bar=False,
-            )
-            trainer = Trainer(
-                model=body,
-                args=args,
-                train_dataset=Dataset.from_dict({"text": list(X_s), "label": list(y_s)}),
-                metric=lambda y_pred, y_true: {"accuracy": float(np.mean(y_pred == y_true))},
-            )
-            trainer.train()
+            setfit_trainer(body, X_s, y_s, seed, tmp).train()
         with PeakMemory() as pred:
             predicted = np.asarray(body.predict(list(X_test), batch_size=64, as_numpy=True))
     return predicted, fit, pred, 6

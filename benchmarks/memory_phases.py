@@ -30,7 +30,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import DATA, load_average, machine, minilm_path, rss_bytes  # noqa: E402
+from _common import (  # noqa: E402
+    DATA,
+    load_average,
+    machine,
+    minilm_path,
+    rss_bytes,
+    setfit_trainer,
+)
 
 MARKS: list[tuple[float, str, int]] = []
 SAMPLES: list[tuple[float, int]] = []
@@ -86,30 +93,13 @@ def fit_fewshot(mode, X, y):
 
 
 def fit_setfit(X, y):
-    from datasets import Dataset
-    from setfit import SetFitModel, Trainer, TrainingArguments
+    from setfit import SetFitModel
 
     mark("baseline")
     with tempfile.TemporaryDirectory() as tmp:
         body = SetFitModel.from_pretrained(minilm_path(), device="cpu")
         mark("loaded")
-        args = TrainingArguments(
-            output_dir=tmp,
-            batch_size=16,
-            num_iterations=20,
-            num_epochs=1,
-            seed=0,
-            max_length=256,
-            report_to="none",
-            save_strategy="no",
-            show_progress_bar=False,
-        )
-        trainer = Trainer(
-            model=body,
-            args=args,
-            train_dataset=Dataset.from_dict({"text": list(X), "label": list(y)}),
-            metric=lambda a, b: {"accuracy": 0.0},
-        )
+        trainer = setfit_trainer(body, X, y, 0, tmp)
         mark("trainer")
         trainer.train()
 
