@@ -135,12 +135,19 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def write_encoder(
-    loaded, folder: Path, *, pooling: str | None = None, max_length=None, prompt=None
+    loaded,
+    folder: Path,
+    *,
+    pooling: str | None = None,
+    max_length=None,
+    prompt=None,
+    normalize: bool = False,
 ) -> None:
     """Save a loaded encoder as a Hugging Face folder (safetensors + tokenizer).
 
-    With ``pooling``, also the sentence-transformers module files, so
-    ``SentenceTransformer(folder)`` embeds as fewshot does; a ``prompt`` that is a
+    With ``pooling``, also the sentence-transformers module files (and a ``Normalize``
+    module with ``normalize``), so ``SentenceTransformer(folder)`` embeds as fewshot
+    does; a ``prompt`` that is a
     prefix becomes the folder's default prompt there (sentence-transformers has no
     text after the input, so a template with some is only in fewshot's manifest).
     """
@@ -161,6 +168,15 @@ def write_encoder(
             "type": "sentence_transformers.models.Pooling",
         },
     ]
+    if normalize:
+        modules.append(
+            {
+                "idx": 2,
+                "name": "2",
+                "path": "2_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
     write_json(folder / "modules.json", modules)
     write_json(
         folder / "sentence_bert_config.json", {"max_seq_length": max_length, "do_lower_case": False}

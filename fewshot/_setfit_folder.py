@@ -55,6 +55,7 @@ def write_setfit_folder(
             pooling=clf.pooling,
             max_length=clf.max_length_,
             prompt=getattr(clf, "prompt_", None),
+            normalize=fitted_normalize(clf),
         )
     params = {k: v for k, v in clf.get_params(deep=False).items() if k != "head"}
     manifest = new_manifest(
@@ -139,6 +140,8 @@ def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote
     clf.train_loss_ = list(fitted["train_loss"])
     # Folders from before prompts existed were trained without one.
     clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
+    # Folders from before normalize_ existed: the parameter was a bool then.
+    clf.normalize_ = bool(fitted.get("normalize", params.get("normalize")))
     clf.head_ = head
     restore_provenance(clf, manifest)
     return clf
@@ -199,7 +202,16 @@ def fitted_state(clf) -> dict:
         "n_pairs": int(clf.n_pairs_),
         "train_loss": [float(v) for v in clf.train_loss_],
         "prompt": getattr(clf, "prompt_", None),
+        "normalize": fitted_normalize(clf),
     }
+
+
+def fitted_normalize(clf) -> bool:
+    """Whether a fitted classifier's embeddings are unit length (``normalize_``).
+
+    Pickles from before ``normalize_`` existed have only the parameter, a bool then.
+    """
+    return bool(getattr(clf, "normalize_", clf.normalize))
 
 
 def _unwrap(head):

@@ -288,11 +288,16 @@ def plot_before_after(
     if y is None:
         raise TypeError("y is None; the picture colours texts by their labels.")
 
-    # The pretrained body exactly as clf embeds before fine-tuning.
-    shared = ("revision", "device", "dtype", "max_length", "trust_remote_code")
+    # The pretrained body exactly as clf embeds before fine-tuning (float32 weights:
+    # a SetFitClassifier's dtype is its arithmetic's precision, not a weight format).
+    shared = ("revision", "device", "max_length", "trust_remote_code")
     params = {k: getattr(clf, k) for k in shared if hasattr(clf, k)}
     pretrained = DistilEmbedder(
-        model=clf.model, layers=clf.layer, pooling=clf.pooling, normalize=False, **params
+        model=clf.model,
+        layers=clf.layer,
+        pooling=clf.pooling,
+        normalize=bool(getattr(clf, "normalize_", False)),
+        **params,
     )
     before = pretrained.fit_transform(texts)
     after = np.asarray(clf.transform(texts))

@@ -115,15 +115,18 @@ def test_save_load_round_trip(tiny_model, few, tmp_path):
     assert loaded.classes_.tolist() == clf.classes_.tolist()
 
 
-def test_saved_body_loads_in_sentence_transformers_and_setfit(tiny_model, few, tmp_path):
+@pytest.mark.parametrize("normalize", [False, True])
+def test_saved_body_loads_in_sentence_transformers_and_setfit(tiny_model, few, tmp_path, normalize):
     from sentence_transformers import SentenceTransformer
     from setfit import SetFitModel
 
     X, y = few
-    clf = make(tiny_model, layer=3).fit(X, y)
+    clf = make(tiny_model, layer=3, normalize=normalize).fit(X, y)
     folder = clf.save(tmp_path / "model", setfit_compatible=True)
     st = SentenceTransformer(str(folder), device="cpu")
     np.testing.assert_allclose(st.encode(X), clf.transform(X), atol=1e-5)
+    norms = np.linalg.norm(st.encode(X), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5) == normalize
     setfit_model = SetFitModel.from_pretrained(str(folder), device="cpu")
     assert list(setfit_model.predict(X)) == list(clf.predict(X))
 
@@ -276,6 +279,34 @@ def test_normalize_gives_unit_rows_to_the_head(tiny_model, few):
     np.testing.assert_allclose(
         clf.transform(X), raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-5
     )
+
+
+def test_normalize_none_follows_the_bodys_sentence_transformers_folder(tiny_model, few, tmp_path):
+    # A plain Hugging Face folder states nothing: raw mean-pooled vectors, as before.
+    X, y = few
+    plain = make(tiny_model, random_state=0).fit(X, y)
+    assert plain.normalize is None and plain.normalize_ is False
+    assert not np.allclose(np.linalg.norm(plain.transform(X), axis=1), 1.0)
+    # A sentence-transformers folder ending in Normalize (all-MiniLM-L6-v2's layout):
+    # unit vectors for the head, as the setfit library gives its head.
+    st_folder = make(tiny_model, normalize=True, random_state=0).fit(X, y).save(tmp_path / "st")
+    assert "models.Normalize" in (st_folder / "modules.json").read_text()
+    clf = make(str(st_folder), random_state=0).fit(X, y)
+    assert clf.normalize_ is True
+    np.testing.assert_allclose(np.linalg.norm(clf.transform(X), axis=1), 1.0, atol=1e-5)
+    # The caller's choice wins over the folder's.
+    raw = make(str(st_folder), normalize=False, random_state=0).fit(X, y)
+    assert raw.normalize_ is False
+    np.testing.assert_allclose(
+        clf.transform(X),
+        raw.transform(X) / np.linalg.norm(raw.transform(X), axis=1, keepdims=True),
+        atol=1e-5,
+    )
+    # Saved and reloaded, pickled and unpickled: the resolved value travels with the model.
+    loaded = SetFitClassifier.load(clf.save(tmp_path / "fitted"))
+    assert loaded.normalize_ is True
+    np.testing.assert_allclose(loaded.transform(X), clf.transform(X), atol=1e-6)
+    assert pickle.loads(pickle.dumps(clf)).normalize_ is True
 
 
 def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatch):
