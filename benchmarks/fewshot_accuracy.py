@@ -337,13 +337,17 @@ def isolate(args):
     """One child process per (n, seed, dataset, method); each appends its own row."""
     import subprocess
 
+    from _common import load_average, machine
+
     finished = done_runs(args.results)
+    print(f"{machine()}; {load_average()} before the first run", flush=True)
     for n in args.n:
         for seed in range(args.seeds):
             for name in args.datasets:
                 for method in args.methods:
                     if (name, n, seed, method) in finished:
                         continue
+                    print(f"[{load_average()}] N={n} seed={seed} {name} {method}", flush=True)
                     command = [
                         sys.executable,
                         __file__,
