@@ -57,6 +57,21 @@ def make_anchor_model(folder) -> str:
     return str(folder)
 
 
+def protocol_classifier(model, seed: int, **params):
+    """``SetFitClassifier`` with the benchmark protocol's settings (setfit's defaults)."""
+    from fewshot import SetFitClassifier
+
+    return SetFitClassifier(
+        model=model,
+        n_iterations=20,
+        batch_size=16,
+        epochs=1,
+        max_length=256,
+        random_state=seed,
+        **params,
+    )
+
+
 def setfit_trainer(body, X, y, seed: int, output_dir):
     """The setfit library's Trainer as the benchmarks run it: the SetFit paper's settings.
 

@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA, PeakMemory, minilm_path, setfit_trainer  # noqa: E402
+from _common import DATA, PeakMemory, minilm_path, protocol_classifier, setfit_trainer  # noqa: E402
 
 DATASETS = {  # name: metric (the SetFit paper scores Amazon-CF with Matthews correlation)
     "sst5": "accuracy",
@@ -160,20 +160,10 @@ LABEL_TEXTS = {}  # dataset -> {label: label_text}, filled by load()
 
 
 def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot", dataset=None):
-    from fewshot import SetFitClassifier
-
     params = dict(FEWSHOT_VARIANTS[variant])
     if params.get("label_descriptions") == "label_text":
         params["label_descriptions"] = LABEL_TEXTS[dataset]
-    clf = SetFitClassifier(
-        model=model,
-        n_iterations=20,
-        batch_size=16,
-        epochs=1,
-        max_length=256,
-        random_state=seed,
-        **params,
-    )
+    clf = protocol_classifier(model, seed, **params)
     with PeakMemory() as fit:
         clf.fit(X_s, y_s)
     with PeakMemory() as pred:

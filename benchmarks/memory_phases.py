@@ -35,6 +35,7 @@ from _common import (  # noqa: E402
     load_average,
     machine,
     minilm_path,
+    protocol_classifier,
     rss_bytes,
     setfit_trainer,
 )
@@ -67,7 +68,6 @@ def marked(module, name: str) -> None:
 
 def fit_fewshot(mode, X, y):
     import fewshot.setfit as setfit_module
-    from fewshot import SetFitClassifier
 
     for name in ("load_model_for", "trainable_copy", "train_body"):
         marked(setfit_module, name)
@@ -79,15 +79,8 @@ def fit_fewshot(mode, X, y):
         import ctypes
 
         ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    params = {"dtype": "bfloat16"} if "bf16" in mode else {}
-    clf = SetFitClassifier(
-        model=minilm_path(),
-        n_iterations=20,
-        batch_size=16,
-        max_length=256,
-        random_state=0,
-        **params,
-    )
+    # Explicit: the default dtype became "auto" (bfloat16 training on CPUs that have it).
+    clf = protocol_classifier(minilm_path(), 0, dtype="bfloat16" if "bf16" in mode else "float32")
     mark("baseline")
     clf.fit(X, y)
 

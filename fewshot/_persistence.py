@@ -147,9 +147,9 @@ def write_encoder(
 
     With ``pooling``, also the sentence-transformers module files (and a ``Normalize``
     module with ``normalize``), so ``SentenceTransformer(folder)`` embeds as fewshot
-    does; a ``prompt`` that is a
-    prefix becomes the folder's default prompt there (sentence-transformers has no
-    text after the input, so a template with some is only in fewshot's manifest).
+    does; a ``prompt`` that is a prefix becomes the folder's default prompt there
+    (sentence-transformers has no text after the input, so a template with some is
+    only in fewshot's manifest).
     """
     from ._loading import quiet_transformers
 

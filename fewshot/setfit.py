@@ -87,8 +87,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         sentence-transformers folder that ends in a ``Normalize`` module (such as
         all-MiniLM-L6-v2), as the setfit library does, else False. The resolved value
         is ``normalize_``. The body is trained for cosine similarity, so unit vectors
-        are what it optimises; the head's default regularisation is also tuned for
-        them (measured: AG News, N = 8, one seed, 76.9 -> 80.3).
+        are what it optimises, and the default head's regularisation suits them
+        (raw vectors put fewshot 1.3 points below setfit on AG News at N = 8 over 10
+        seeds; unit ones 0.1).
     train_layers : int or None, default=None
         Fine-tune only the top ``train_layers`` blocks and keep the ones below as
         pretrained; their output is computed once per training text, so each step costs

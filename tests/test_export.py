@@ -130,13 +130,16 @@ def test_the_file_is_one_graph_with_tokenizer_encoder_and_head(pipeline_file):
     assert n_layer_norms == 1 + 2 * 4
 
 
+@pytest.mark.parametrize("normalize", [None, True])
 def test_setfit_folder_exported_by_the_cli_equals_the_loaded_classifier(
-    tiny_model, data, eval_texts, tmp_path
+    tiny_model, data, eval_texts, tmp_path, normalize
 ):
     from fewshot.cli import cli
 
     texts, topics = data
-    clf = SetFitClassifier(model=tiny_model, layer=3, n_iterations=1, random_state=0)
+    clf = SetFitClassifier(
+        model=tiny_model, layer=3, n_iterations=1, normalize=normalize, random_state=0
+    )
     clf.fit(texts[::4], topics[::4])
     clf.save(tmp_path / "setfit")
     out = tmp_path / "setfit.onnx"
@@ -151,6 +154,8 @@ def test_setfit_folder_exported_by_the_cli_equals_the_loaded_classifier(
     np.testing.assert_allclose(
         onnx_clf.transform(eval_texts), loaded.transform(eval_texts), atol=TOLERANCE
     )
+    norms = np.linalg.norm(onnx_clf.transform(eval_texts), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5) == bool(normalize)  # the tiny model is no ST folder
 
 
 def test_embedder_features_equal_with_layers_pooling_head_and_normalisation(

@@ -1,5 +1,6 @@
 """bfloat16 compute (SetFitClassifier(dtype=...)): where it runs, what stays float32."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -27,20 +28,27 @@ def make(tiny_model, **params):
     return SetFitClassifier(**{**defaults, **params})
 
 
-def linear_output_dtypes(clf, X, y):
-    """The dtypes the body's first Linear produced while ``clf`` was fitted."""
-    seen = []
+@contextlib.contextmanager
+def recorded_linear_dtypes():
+    """Collects the dtype of every Linear output computed inside the block."""
+    seen = set()
     original = torch.nn.Linear.forward
 
     def spy(self, x):
         out = original(self, x)
-        seen.append(out.dtype)
+        seen.add(out.dtype)
         return out
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(torch.nn.Linear, "forward", spy)
+        yield seen
+
+
+def linear_output_dtypes(clf, X, y):
+    """The dtypes the body's Linear layers produced while ``clf`` was fitted."""
+    with recorded_linear_dtypes() as seen:
         clf.fit(X, y)
-    return set(seen)
+    return seen
 
 
 @needs_bf16
@@ -59,6 +67,22 @@ def test_bfloat16_trains_and_predicts_in_bf16_with_float32_weights(tiny_model, f
     clf.dtype_ = "bfloat16"
     assert not np.array_equal(Z, Z32)
     np.testing.assert_allclose(Z, Z32, atol=0.1)
+
+
+@needs_bf16
+def test_auto_default_trains_in_bf16_and_predicts_in_float32(tiny_model, few):
+    X, y = few
+    clf = make(tiny_model)
+    assert clf.dtype == "auto"  # the default
+    # Training steps in bfloat16; the head's features (like every prediction) in float32.
+    assert linear_output_dtypes(clf, X, y) == {torch.bfloat16, torch.float32}
+    assert clf.dtype_ == "bfloat16"
+    with recorded_linear_dtypes() as seen:
+        Z = clf.transform(X)
+    assert seen == {torch.float32}
+    # Exactly what the same weights give when float32 is asked for by name.
+    clf.dtype = "float32"
+    np.testing.assert_array_equal(clf.transform(X), Z)
 
 
 def test_float32_never_autocasts(tiny_model, few):
