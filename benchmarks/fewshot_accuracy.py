@@ -149,6 +149,15 @@ FEWSHOT_VARIANTS = {
     # head input (what normalize=None gives all-MiniLM-L6-v2) and bfloat16 training where
     # the CPU has it, float32 prediction (dtype="auto").
     "fewshot_norm_auto": {"normalize": True, "dtype": "auto"},
+    # The same parameters measured after training steps were split into length-sorted
+    # chunks (fewshot._contrastive.length_chunks): same settings, new code, so new rows.
+    "fewshot_norm_auto_chunked": {"normalize": True, "dtype": "auto"},
+    # ... and with the classes' names as anchors (AncSetFit's lever; the data's label_text).
+    "fewshot_desc_norm_auto_chunked": {
+        "normalize": True,
+        "dtype": "auto",
+        "label_descriptions": "label_text",
+    },
     # LoRA adapters (peft) on the shared body instead of fine-tuning all of it. The learning
     # rate was picked on SST-2, N = 8, seed 0: 3e-4 -> 59.0, 1e-3 -> 58.4, 3e-3 -> 56.8
     # (full fine-tuning at 2e-5: 58.3); the 3e-4 variant checks that choice over more seeds.

@@ -1,11 +1,14 @@
 """SetFitClassifier on the tiny model: behaviour, determinism, persistence, bad input."""
 
 import io
+import itertools
 import pickle
 
 import joblib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -262,6 +265,69 @@ def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
         full = pooled_features(body, input_ids, mask, spec)
         from_states = _from_states(body, states, [0, 1, 2], input_ids, mask, spec, 4)
     torch.testing.assert_close(from_states, full, atol=1e-5, rtol=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 300), min_size=1, max_size=9),
+    overhead=st.integers(0, 300),
+    max_chunks=st.integers(1, 4),
+)
+def test_length_chunks_is_the_least_padded_split(lengths, overhead, max_chunks):
+    from fewshot._contrastive import length_chunks
+
+    chunks = length_chunks(lengths, overhead=overhead, max_chunks=max_chunks)
+    # Every position once, at most max_chunks chunks, shortest texts first.
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(len(lengths)))
+    assert 1 <= len(chunks) <= max_chunks
+    flat = [lengths[i] for chunk in chunks for i in chunk]
+    assert flat == sorted(lengths)
+
+    def cost(parts):
+        return sum(len(part) * max(part) + overhead for part in parts)
+
+    # Brute force: every split of the sorted lengths into at most max_chunks pieces.
+    ordered = sorted(lengths)
+    best = min(
+        cost([ordered[a:b] for a, b in zip((0, *cuts), (*cuts, len(ordered)))])
+        for k in range(max_chunks)
+        for cuts in itertools.combinations(range(1, len(ordered)), k)
+    )
+    assert cost([[lengths[i] for i in chunk] for chunk in chunks]) == best
+
+
+@pytest.mark.parametrize("n_frozen", [0, 4])
+@pytest.mark.parametrize("overhead", [0, 10**9])
+def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_frozen, overhead):
+    # Texts of very different lengths are split into chunks when a call costs nothing,
+    # kept in one when it costs a lot; either way the step gets every text's embedding
+    # in the order it asked for (one chunk is still sorted shortest first).
+    import torch
+
+    import fewshot._contrastive as contrastive
+    from fewshot._encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._loading import get_model, trainable_copy
+
+    body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
+    texts = ["short", " ".join(["a much longer text"] * 5), "mid sized text", "tiny"]
+    ids = [body.tokenizer(t)["input_ids"] for t in texts]
+    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=128)
+    states = contrastive._frozen_states(body, ids, n_frozen, 0) if n_frozen else None
+    calls = []
+    real = contrastive.length_chunks
+    monkeypatch.setattr(
+        contrastive,
+        "length_chunks",
+        lambda lengths: calls.append(real(lengths, overhead=overhead)) or calls[-1],
+    )
+    rows = [2, 0, 3, 1]
+    body.model.eval()
+    with torch.no_grad():
+        chunked = contrastive._embed_step(body, ids, rows, spec, 0, states, n_frozen, "float32")
+        input_ids, mask = pad_batch([ids[i] for i in rows], 0, body.device)
+        whole = pooled_features(body, input_ids, mask, spec)
+    assert (len(calls[0]) > 1) == (overhead == 0)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
 
 
 def test_train_layers_covering_every_block_is_plain_fine_tuning(tiny_model, few):
