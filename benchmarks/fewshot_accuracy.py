@@ -152,7 +152,9 @@ FEWSHOT_VARIANTS = {
     # The same parameters measured after training steps were split into length-sorted
     # chunks (fewshot._contrastive.length_chunks): same settings, new code, so new rows.
     "fewshot_norm_auto_chunked": {"normalize": True, "dtype": "auto"},
-    # ... and with the classes' names as anchors (AncSetFit's lever; the data's label_text).
+    # ... and after AdamW became torch's fused kernel (fewshot._contrastive.adamw).
+    "fewshot_norm_auto_fused": {"normalize": True, "dtype": "auto"},
+    # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,
         "dtype": "auto",

@@ -330,6 +330,34 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
 
 
+def test_fused_adamw_trains_as_the_default_adamw(tiny_model, few, monkeypatch):
+    # The fused kernel is a speed choice only: the same fit with torch's default
+    # (multi-tensor) AdamW ends at the same embeddings up to rounding.
+    import torch
+
+    import fewshot._contrastive as contrastive
+
+    X, y = few
+    built = []
+    real = contrastive.adamw
+
+    def recorded(parameters, learning_rate):
+        built.append(real(parameters, learning_rate))
+        return built[-1]
+
+    monkeypatch.setattr(contrastive, "adamw", recorded)
+    fused = make(tiny_model, dtype="float32").fit(X, y)
+    assert built[-1].defaults["fused"] is True
+    monkeypatch.setattr(
+        contrastive, "adamw", lambda parameters, lr: torch.optim.AdamW(parameters, lr=lr)
+    )
+    default = make(tiny_model, dtype="float32").fit(X, y)
+    np.testing.assert_allclose(fused.transform(X), default.transform(X), atol=1e-4)
+    assert not np.allclose(
+        fused.transform(X), make(tiny_model, n_iterations=1).fit(X, y).transform(X)
+    )
+
+
 def test_train_layers_covering_every_block_is_plain_fine_tuning(tiny_model, few):
     X, y = few
     a = make(tiny_model, layer=3, train_layers=3, random_state=0).fit(X, y)
