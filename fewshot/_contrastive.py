@@ -199,12 +199,8 @@ def _embed_step(body, token_ids, rows, spec, pad_id, states, n_frozen, compute_d
         parts.append(part.float())
         order.extend(chunk)
     # Chunks come shortest first, even a single one: put the rows back in asked order.
-    embeddings = torch.cat(parts) if len(parts) > 1 else parts[0]
-    back = torch.empty(len(order), dtype=torch.long, device=embeddings.device)
-    back[torch.as_tensor(order, device=embeddings.device)] = torch.arange(
-        len(order), device=embeddings.device
-    )
-    return embeddings[back]
+    embeddings = torch.cat(parts)
+    return embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
 
 
 # A forward call's fixed cost, in padded tokens: below this a split does not pay
