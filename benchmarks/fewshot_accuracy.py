@@ -154,8 +154,16 @@ FEWSHOT_VARIANTS = {
     "fewshot_norm_auto_chunked": {"normalize": True, "dtype": "auto"},
     # ... and after AdamW became torch's fused kernel (fewshot._contrastive.adamw).
     "fewshot_norm_auto_fused": {"normalize": True, "dtype": "auto"},
+    # ... and after bfloat16 fits bounded oneDNN's kernel cache (fewshot._precision).
+    "fewshot_norm_auto_cache16": {"normalize": True, "dtype": "auto"},
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
+        "normalize": True,
+        "dtype": "auto",
+        "label_descriptions": "label_text",
+    },
+    # The same with the bounded kernel cache.
+    "fewshot_desc_norm_auto_cache16": {
         "normalize": True,
         "dtype": "auto",
         "label_descriptions": "label_text",

@@ -1,6 +1,7 @@
 """bfloat16 compute (SetFitClassifier(dtype=...)): where it runs, what stays float32."""
 
 import contextlib
+import os
 import warnings
 
 import numpy as np
@@ -8,7 +9,12 @@ import pytest
 import torch
 
 from fewshot import SetFitClassifier, load_model
-from fewshot._precision import bf16_native, compute_autocast, resolve_compute_dtype
+from fewshot._precision import (
+    ONEDNN_CACHE_CAPACITY,
+    bf16_native,
+    compute_autocast,
+    resolve_compute_dtype,
+)
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(
@@ -164,3 +170,35 @@ def test_bfloat16_classifier_exports_what_float32_torch_computes(
     clf.dtype_ = "float32"
     expected = clf.predict_proba(X)
     np.testing.assert_allclose(OnnxClassifier(report.path).predict_proba(X), expected, atol=1e-5)
+
+
+ONEDNN_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
+
+
+@pytest.fixture
+def no_onednn_setting(monkeypatch):
+    """Neither variable set; whatever the test sets is undone after it."""
+    for name in ONEDNN_VARIABLES:
+        monkeypatch.setenv(name, "recorded")  # so that monkeypatch restores the original
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_bfloat16_on_cpu_bounds_onednn_kernel_cache(no_onednn_setting, dtype):
+    # oneDNN's default cache of 1024 bf16 kernels grew a fit's peak memory by ~230 MiB.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bfloat16 on a CPU without it warns; not tested here
+        resolve_compute_dtype(dtype, CPU)
+    expected = str(ONEDNN_CACHE_CAPACITY) if dtype == "bfloat16" else None
+    assert os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY") == expected
+
+
+@pytest.mark.parametrize("name", ONEDNN_VARIABLES)
+def test_users_own_onednn_cache_capacity_wins(no_onednn_setting, name):
+    no_onednn_setting.setenv(name, "1024")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resolve_compute_dtype("bfloat16", CPU)
+    assert os.environ[name] == "1024"
+    assert set(ONEDNN_VARIABLES) & set(os.environ) == {name}
