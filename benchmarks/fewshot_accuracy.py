@@ -168,6 +168,13 @@ FEWSHOT_VARIANTS = {
         "dtype": "auto",
         "label_descriptions": "label_text",
     },
+    # A sentence per class written as a user would (WRITTEN_DESCRIPTIONS) where the data's
+    # class name says little; elsewhere the class name, as in the variant above.
+    "fewshot_written_norm_auto_cache16": {
+        "normalize": True,
+        "dtype": "auto",
+        "label_descriptions": "written",
+    },
     # LoRA adapters (peft) on the shared body instead of fine-tuning all of it. The learning
     # rate was picked on SST-2, N = 8, seed 0: 3e-4 -> 59.0, 1e-3 -> 58.4, 3e-3 -> 56.8
     # (full fine-tuning at 2e-5: 58.3); the 3e-4 variant checks that choice over more seeds.
@@ -176,12 +183,24 @@ FEWSHOT_VARIANTS = {
     "fewshot_lora_norm_auto": {**_LORA, "normalize": True, "dtype": "auto"},
 }
 LABEL_TEXTS = {}  # dataset -> {label: label_text}, filled by load()
+# Written once from the dataset's definition (O'Neill et al., 2021: a counterfactual
+# statement describes something that did not happen or cannot), before any run with
+# them and never changed after one: they are not tuned on test scores.
+WRITTEN_DESCRIPTIONS = {
+    "amazon_counterfactual_en": {
+        0: "A plain statement of fact about a product or what happened with it.",
+        1: "A wish or a hypothetical about something that did not happen, such as "
+        "if only it had worked or I wish it were bigger.",
+    },
+}
 
 
 def run_fewshot(model, X_s, y_s, seed, X_test, variant="fewshot", dataset=None):
     params = dict(FEWSHOT_VARIANTS[variant])
     if params.get("label_descriptions") == "label_text":
         params["label_descriptions"] = LABEL_TEXTS[dataset]
+    elif params.get("label_descriptions") == "written":
+        params["label_descriptions"] = WRITTEN_DESCRIPTIONS.get(dataset, LABEL_TEXTS[dataset])
     clf = protocol_classifier(model, seed, **params)
     with PeakMemory() as fit:
         clf.fit(X_s, y_s)
