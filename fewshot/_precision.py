@@ -13,9 +13,10 @@ kernel launches, not arithmetic, and autocast's extra casts made fits 1.0-1.6x s
 
 On the CPU, oneDNN keeps every bfloat16 kernel it builds (one per matrix shape, up to
 1024 by default) in a process-wide cache. Few-shot steps vary their shapes from step
-to step, so that cache grew a fit's peak memory by about 230 MiB (all-MiniLM-L6-v2,
-SST-5, N = 8) for no speed gain; :func:`resolve_compute_dtype` therefore bounds it
-(:data:`ONEDNN_CACHE_CAPACITY`) unless the user set ``ONEDNN_PRIMITIVE_CACHE_CAPACITY``.
+to step, so that cache grew a fit's peak memory by about 220 MiB (all-MiniLM-L6-v2,
+SST-5, N = 8; 770 MiB at N = 64) for no speed gain; :func:`resolve_compute_dtype`
+therefore bounds it (:data:`ONEDNN_CACHE_CAPACITY`) unless the user set
+``ONEDNN_PRIMITIVE_CACHE_CAPACITY``.
 oneDNN reads that setting once, at its first kernel in the process, so the bound holds
 when fewshot's bfloat16 work comes first (or when the variable is set before Python starts).
 """
@@ -39,8 +40,9 @@ __all__ = [
 
 COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
 
-# Kernels oneDNN keeps. Measured on a SST-5 fit (docs/few-shot.md, "Memory"): 1024 (its
-# default) peaked at 1,577 MiB, 64 at 1,388, 16 at 1,348 in the same 41 s; 0 took 56 s.
+# Kernels oneDNN keeps. One SST-5 fit (N = 8; docs/benchmarks.md, issue 12's fifth
+# measurement): 1024 (its default) peaked at 1,577 MiB, 64 at 1,388, 16 at 1,348, all in
+# 40-44 s; 0 (no cache) at 1,307 MiB but in 56 s.
 ONEDNN_CACHE_CAPACITY = 16
 _ONEDNN_CACHE_VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "DNNL_PRIMITIVE_CACHE_CAPACITY")
 
