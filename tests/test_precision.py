@@ -186,7 +186,7 @@ def no_onednn_setting(monkeypatch):
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 def test_bfloat16_on_cpu_bounds_onednn_kernel_cache(no_onednn_setting, dtype):
-    # oneDNN's default cache of 1024 bf16 kernels grew a fit's peak memory by ~230 MiB.
+    # oneDNN's default cache of 1024 bf16 kernels grew a fit's peak memory by ~220 MiB.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bfloat16 on a CPU without it warns; not tested here
         resolve_compute_dtype(dtype, CPU)
