@@ -16,9 +16,9 @@ On the CPU, oneDNN keeps every bfloat16 kernel it builds (one per matrix shape, 
 to step, so that cache grew a fit's peak memory by about 220 MiB (all-MiniLM-L6-v2,
 SST-5, N = 8; 770 MiB at N = 64) for no speed gain; :func:`resolve_compute_dtype`
 therefore bounds it (:data:`ONEDNN_CACHE_CAPACITY`) unless the user set
-``ONEDNN_PRIMITIVE_CACHE_CAPACITY``.
-oneDNN reads that setting once, at its first kernel in the process, so the bound holds
-when fewshot's bfloat16 work comes first (or when the variable is set before Python starts).
+``ONEDNN_PRIMITIVE_CACHE_CAPACITY``. oneDNN reads that setting once, at its first kernel
+in the process, so the bound holds when fewshot's bfloat16 work comes first (or when the
+variable is set before Python starts).
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def bf16_native(device: torch.device) -> bool:
 def resolve_compute_dtype(dtype: str, device: torch.device) -> str:
     """``"auto"`` -> ``"bfloat16"`` on a CPU with native bf16, else ``"float32"``.
 
-    Warns when ``"bfloat16"`` is asked for where it is emulated.
+    Warns when ``"bfloat16"`` is asked for where it is emulated. A CPU bfloat16 result
+    also bounds oneDNN's kernel cache (:func:`bound_onednn_cache`), before any kernel of
+    the fit or load that asked is built.
     """
     if dtype == "auto":
         dtype = "bfloat16" if device.type == "cpu" and bf16_native(device) else "float32"
