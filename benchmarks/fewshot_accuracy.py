@@ -156,6 +156,9 @@ FEWSHOT_VARIANTS = {
     "fewshot_norm_auto_fused": {"normalize": True, "dtype": "auto"},
     # ... and after bfloat16 fits bounded oneDNN's kernel cache (fewshot._precision).
     "fewshot_norm_auto_cache16": {"normalize": True, "dtype": "auto"},
+    # ... and after training batches were padded to a multiple of 8 tokens
+    # (fewshot._contrastive.TRAINING_PAD_MULTIPLE).
+    "fewshot_norm_auto_pad8": {"normalize": True, "dtype": "auto"},
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,
@@ -171,6 +174,12 @@ FEWSHOT_VARIANTS = {
     # A sentence per class written as a user would (WRITTEN_DESCRIPTIONS) where the data's
     # class name says little; elsewhere the class name, as in the variant above.
     "fewshot_written_norm_auto_cache16": {
+        "normalize": True,
+        "dtype": "auto",
+        "label_descriptions": "written",
+    },
+    # The same with the rounded padding.
+    "fewshot_written_norm_auto_pad8": {
         "normalize": True,
         "dtype": "auto",
         "label_descriptions": "written",

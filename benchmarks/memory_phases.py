@@ -14,6 +14,12 @@ Modes (first argument):
   fewshot_bf16_cache1024
                    dtype="bfloat16" with oneDNN's own default cache of 1024 kernels (set
                    first, so it wins), which is what every bfloat16 fit had before the bound
+                   (any _cacheK sets K kernels)
+  fewshot_bf16_pad1
+                   training batches padded to the longest text only, as before they were
+                   rounded up to a multiple of 8 tokens (any _padK rounds to K)
+  fewshot_bf16_arena1
+                   glibc limited to one malloc arena for all threads
   setfit           the setfit library's Trainer
 
 The second argument is the dataset (default sst2), the third N per class (default 64).
@@ -85,8 +91,16 @@ def fit_fewshot(mode, X, y):
         import ctypes
 
         ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    if "cache1024" in mode:  # the user's setting wins over fewshot's bound
-        os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = "1024"
+    if "arena1" in mode:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX: every thread shares one heap
+    if "_pad" in mode:  # training batches padded to a multiple of K tokens (1: not rounded)
+        import fewshot._contrastive as contrastive
+
+        contrastive.TRAINING_PAD_MULTIPLE = int(mode.split("_pad")[1].split("_")[0])
+    if "_cache" in mode:  # the user's setting wins over fewshot's bound
+        os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] = mode.split("_cache")[1].split("_")[0]
     # Explicit: the default dtype became "auto" (bfloat16 training on CPUs that have it).
     clf = protocol_classifier(minilm_path(), 0, dtype="bfloat16" if "bf16" in mode else "float32")
     mark("baseline")

@@ -247,9 +247,13 @@ def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
     return [ids[j] for j in first], list(range(len(texts))), n_cut
 
 
-def pad_batch(sequences, pad_id: int, device):
-    """Token id lists -> ``(input_ids, attention_mask)`` padded to the longest, on ``device``."""
-    length = max(len(s) for s in sequences)
+def pad_batch(sequences, pad_id: int, device, multiple_of: int = 1):
+    """Token id lists -> ``(input_ids, attention_mask)`` padded to the longest, on ``device``.
+
+    With ``multiple_of`` the padded length is rounded up to a multiple of it (the extra
+    positions are masked, so the pooled result is the same).
+    """
+    length = -(-max(len(s) for s in sequences) // multiple_of) * multiple_of
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
     for row, seq in enumerate(sequences):

@@ -320,6 +320,14 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
         "length_chunks",
         lambda lengths: calls.append(real(lengths, overhead=overhead)) or calls[-1],
     )
+    widths = []  # every training forward's padded length
+    monkeypatch.setattr(
+        contrastive,
+        "pooled_features",
+        lambda body, ids, mask, spec: (
+            widths.append(ids.shape[1]) or pooled_features(body, ids, mask, spec)
+        ),
+    )
     rows = [2, 0, 3, 1]
     body.model.eval()
     with torch.no_grad():
@@ -327,7 +335,23 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
         input_ids, mask = pad_batch([ids[i] for i in rows], 0, body.device)
         whole = pooled_features(body, input_ids, mask, spec)
     assert (len(calls[0]) > 1) == (overhead == 0)
+    # Rounded up to the multiple (fewer shapes), and the extra padding changes nothing.
+    assert widths and all(w % contrastive.TRAINING_PAD_MULTIPLE == 0 for w in widths)
+    multiple = contrastive.TRAINING_PAD_MULTIPLE
+    assert max(widths) == -(-input_ids.shape[1] // multiple) * multiple
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+
+
+def test_pad_batch_rounds_the_length_up_and_masks_the_extra():
+    from fewshot._encoding import pad_batch
+
+    input_ids, mask = pad_batch([[5, 6, 7], [8]], 0, "cpu", multiple_of=4)
+    assert input_ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
+    assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    exact, _ = pad_batch([[1] * 8, [2]], 0, "cpu", multiple_of=8)  # already a multiple
+    assert exact.shape == (2, 8)
+    plain, _ = pad_batch([[5, 6, 7], [8]], 0, "cpu")  # default: the longest only
+    assert plain.shape == (2, 3)
 
 
 def test_fused_adamw_trains_as_the_default_adamw(tiny_model, few, monkeypatch):
