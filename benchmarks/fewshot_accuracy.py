@@ -159,6 +159,8 @@ FEWSHOT_VARIANTS = {
     # ... and after training batches were padded to a multiple of 8 tokens
     # (fewshot._contrastive.TRAINING_PAD_MULTIPLE).
     "fewshot_norm_auto_pad8": {"normalize": True, "dtype": "auto"},
+    # ... with the gradient clipped at 1.0 before each step, as the setfit library's trainer does.
+    "fewshot_norm_auto_pad8_clip1": {"normalize": True, "dtype": "auto", "max_grad_norm": 1.0},
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._encoding import EncodingSpec, pad_batch, pooled_features
+from ._encoding import EncodingSpec, pad_batch, padded_length, pooled_features
 from ._forward import forward_layers, only_blocks, replace_block_input
 from ._loading import LoadedModel
 from ._precision import compute_autocast
@@ -36,12 +36,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrainingSchedule:
-    """How long and how fast to train: passes, pairs per step, learning rate, warm-up."""
+    """How long and how fast to train: passes, pairs per step, learning rate, warm-up.
+
+    ``max_grad_norm`` clips the gradient's L2 norm before each step (None: no clipping).
+    """
 
     epochs: int = 1
     batch_size: int = 16
     learning_rate: float = 2e-5
     warmup_proportion: float = 0.1
+    max_grad_norm: float | None = None
 
     def n_steps(self, n_pairs: int) -> int:
         return math.ceil(n_pairs / self.batch_size) * self.epochs
@@ -149,6 +153,8 @@ def train_body(
                         embeddings[where[: len(batch)]], embeddings[where[len(batch) :]], target
                     )
                     loss.backward()
+                    if schedule.max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(trainable, schedule.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -186,13 +192,14 @@ def _embed_step(body, token_ids, rows, spec, pad_id, states, n_frozen, compute_d
     when lengths vary (news, reviews); :func:`length_chunks` splits the step where
     that saves more than a forward call costs.
     """
-    multiple = TRAINING_PAD_MULTIPLE
-    lengths = [-(-len(token_ids[i]) // multiple) * multiple for i in rows]
+    # Chunk costs count the rounded lengths: those are what each pass runs.
+    rounding = {"multiple_of": TRAINING_PAD_MULTIPLE, "limit": spec.max_length}
+    lengths = [padded_length(len(token_ids[i]), **rounding) for i in rows]
     parts, order = [], []
     for chunk in length_chunks(lengths):
         chunk_rows = [rows[j] for j in chunk]
         input_ids, mask = pad_batch(
-            [token_ids[i] for i in chunk_rows], pad_id, body.device, multiple_of=multiple
+            [token_ids[i] for i in chunk_rows], pad_id, body.device, **rounding
         )
         with compute_autocast(body.device, compute_dtype):
             if states is None:

@@ -36,6 +36,7 @@ __all__ = [
     "l2_normalize",
     "make_runner",
     "pad_batch",
+    "padded_length",
     "pooled_features",
     "tokenize",
     "unique_texts",
@@ -247,13 +248,26 @@ def tokenize(tokenizer, texts: list[str], spec: EncodingSpec):
     return [ids[j] for j in first], list(range(len(texts))), n_cut
 
 
-def pad_batch(sequences, pad_id: int, device, multiple_of: int = 1):
+def padded_length(longest: int, multiple_of: int = 1, limit: int | None = None) -> int:
+    """``longest`` rounded up to a multiple of ``multiple_of``, but never past ``limit``.
+
+    Examples
+    --------
+    >>> padded_length(17, 8), padded_length(16, 8), padded_length(510, 8, limit=511)
+    (24, 16, 511)
+    """
+    rounded = -(-longest // multiple_of) * multiple_of
+    return max(longest, min(rounded, limit)) if limit is not None else rounded
+
+
+def pad_batch(sequences, pad_id: int, device, multiple_of: int = 1, limit: int | None = None):
     """Token id lists -> ``(input_ids, attention_mask)`` padded to the longest, on ``device``.
 
-    With ``multiple_of`` the padded length is rounded up to a multiple of it (the extra
-    positions are masked, so the pooled result is the same).
+    With ``multiple_of`` the padded length is rounded up to a multiple of it, never past
+    ``limit`` (the model's position limit); the extra positions are masked, so the pooled
+    result is the same.
     """
-    length = -(-max(len(s) for s in sequences) // multiple_of) * multiple_of
+    length = padded_length(max(len(s) for s in sequences), multiple_of, limit)
     input_ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), length), dtype=torch.long)
     for row, seq in enumerate(sequences):

@@ -139,6 +139,9 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         AdamW learning rate of the body, with linear warm-up and decay.
     warmup_proportion : float, default=0.1
         Share of the steps spent warming the learning rate up.
+    max_grad_norm : float or None, default=None
+        Clip the body's gradient to this L2 norm before each step (the setfit library's
+        trainer clips at 1.0); None: no clipping.
     max_length : int, default=256
         Tokens per text; capped at the model's limit.
     multi_target_strategy : {None, "one-vs-rest", "multi-output", "classifier-chain"}
@@ -227,6 +230,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "inference_batch_size": Integer(1),
         "body_learning_rate": Real(0, low_open=True),
         "warmup_proportion": Real(0, 1),
+        "max_grad_norm": Real(0, low_open=True, optional=True),
         "multi_target_strategy": Options(None, *MULTI_TARGET),
         "train_layers": Integer(1, optional=True),
         "label_descriptions": LabelDescriptions(),
@@ -259,6 +263,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         inference_batch_size=32,
         body_learning_rate=2e-5,
         warmup_proportion=0.1,
+        max_grad_norm=None,
         max_length=256,
         multi_target_strategy=None,
         device="auto",
@@ -292,6 +297,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.inference_batch_size = inference_batch_size
         self.body_learning_rate = body_learning_rate
         self.warmup_proportion = warmup_proportion
+        self.max_grad_norm = max_grad_norm
         self.max_length = max_length
         self.multi_target_strategy = multi_target_strategy
         self.device = device
@@ -429,6 +435,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=int(self.batch_size),
             learning_rate=float(self.body_learning_rate),
             warmup_proportion=float(self.warmup_proportion),
+            max_grad_norm=None if self.max_grad_norm is None else float(self.max_grad_norm),
         )
         return train_body(
             body,

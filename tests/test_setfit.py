@@ -342,6 +342,34 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
 
 
+def test_training_padding_never_passes_max_length(tiny_model, monkeypatch):
+    # max_length is capped at the model's position limit, which need not be a multiple
+    # of 8: a text at the limit must not be padded past it.
+    import torch
+
+    import fewshot._contrastive as contrastive
+    from fewshot._encoding import EncodingSpec
+    from fewshot._loading import get_model, trainable_copy
+
+    body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
+    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=13)
+    long_text = " ".join("abcdefghijklmnopqrstuvwxyz")
+    ids = [
+        body.tokenizer(t, truncation=True, max_length=13)["input_ids"] for t in (long_text, "ab")
+    ]
+    assert len(ids[0]) == 13
+    widths = []
+    real = contrastive.pooled_features
+    monkeypatch.setattr(
+        contrastive,
+        "pooled_features",
+        lambda body, ids, mask, spec: widths.append(ids.shape[1]) or real(body, ids, mask, spec),
+    )
+    with torch.no_grad():
+        contrastive._embed_step(body, ids, [0, 1], spec, 0, None, 0, "float32")
+    assert max(widths) == 13
+
+
 def test_pad_batch_rounds_the_length_up_and_masks_the_extra():
     from fewshot._encoding import pad_batch
 
@@ -352,6 +380,9 @@ def test_pad_batch_rounds_the_length_up_and_masks_the_extra():
     assert exact.shape == (2, 8)
     plain, _ = pad_batch([[5, 6, 7], [8]], 0, "cpu")  # default: the longest only
     assert plain.shape == (2, 3)
+    # Never past the model's position limit (a max_length that is not a multiple).
+    capped, _ = pad_batch([[1] * 10], 0, "cpu", multiple_of=8, limit=12)
+    assert capped.shape == (1, 12)
 
 
 def test_fused_adamw_trains_as_the_default_adamw(tiny_model, few, monkeypatch):
@@ -380,6 +411,37 @@ def test_fused_adamw_trains_as_the_default_adamw(tiny_model, few, monkeypatch):
     assert not np.allclose(
         fused.transform(X), make(tiny_model, n_iterations=1).fit(X, y).transform(X)
     )
+
+
+@pytest.mark.parametrize("max_grad_norm", [None, 1e-3])
+def test_max_grad_norm_clips_every_step(tiny_model, few, monkeypatch, max_grad_norm):
+    # Each optimiser step sees a gradient of norm <= max_grad_norm; None clips nothing.
+    import torch
+
+    X, y = few
+    seen = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"]]
+        seen.append(
+            float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads if g is not None])))
+        )
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    make(tiny_model, dtype="float32", max_grad_norm=max_grad_norm).fit(X, y)
+    assert len(seen) > 1
+    if max_grad_norm is None:
+        assert max(seen) > 1e-3  # unclipped: the bound below would bite
+    else:
+        assert max(seen) <= max_grad_norm * (1 + 1e-4)
+
+
+def test_max_grad_norm_is_checked(tiny_model, few):
+    X, y = few
+    with pytest.raises(ValueError, match="max_grad_norm must be a float > 0"):
+        make(tiny_model, max_grad_norm=0).fit(X, y)
 
 
 def test_train_layers_covering_every_block_is_plain_fine_tuning(tiny_model, few):
