@@ -217,7 +217,8 @@ def _embed_step(body, token_ids, rows, spec, pad_id, states, n_frozen, compute_d
 # costs memory that is not given back (oneDNN builds a kernel for it, glibc keeps freed
 # buffers of odd sizes); rounded lengths make steps repeat shapes. Measured (SST-2,
 # N = 64, 320 steps, bfloat16, one fit each): peak RSS 1,667-1,711 MiB unrounded,
-# 1,385 rounded to 8, fit time within the runs' own spread (139-151 s).
+# 1,385 rounded to 8, fit time within the runs' own spread (139-151 s). Short texts pay
+# most for the extra tokens (SST-2 at N = 64 ran about 8 % longer; docs/benchmarks.md).
 TRAINING_PAD_MULTIPLE = 8
 
 # A forward call's fixed cost, in padded tokens: below this a split does not pay
