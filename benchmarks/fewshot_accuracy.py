@@ -180,12 +180,6 @@ FEWSHOT_VARIANTS = {
         "dtype": "auto",
         "label_descriptions": "written",
     },
-    # The same with the rounded padding.
-    "fewshot_written_norm_auto_pad8": {
-        "normalize": True,
-        "dtype": "auto",
-        "label_descriptions": "written",
-    },
     # LoRA adapters (peft) on the shared body instead of fine-tuning all of it. The learning
     # rate was picked on SST-2, N = 8, seed 0: 3e-4 -> 59.0, 1e-3 -> 58.4, 3e-3 -> 56.8
     # (full fine-tuning at 2e-5: 58.3); the 3e-4 variant checks that choice over more seeds.
