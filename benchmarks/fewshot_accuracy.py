@@ -161,6 +161,12 @@ FEWSHOT_VARIANTS = {
     "fewshot_norm_auto_pad8": {"normalize": True, "dtype": "auto"},
     # ... with the gradient clipped at 1.0 before each step, as the setfit library's trainer does.
     "fewshot_norm_auto_pad8_clip1": {"normalize": True, "dtype": "auto", "max_grad_norm": 1.0},
+    # ... with the token embedding table kept as pretrained (train_token_embeddings=False).
+    "fewshot_norm_auto_pad8_frozentok": {
+        "normalize": True,
+        "dtype": "auto",
+        "train_token_embeddings": False,
+    },
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,

@@ -30,6 +30,7 @@ __all__ = [
     "anchor_texts",
     "cosine_similarity_loss",
     "length_chunks",
+    "token_embeddings",
     "train_body",
 ]
 
@@ -80,6 +81,7 @@ def train_body(
     order_seed: int,
     n_frozen: int = 0,
     parameters=None,
+    train_token_embeddings: bool = True,
     compute_dtype: str = "float32",
     progress: bool = False,
 ) -> list[float]:
@@ -96,8 +98,9 @@ def train_body(
     at a fraction of the cost).
 
     ``parameters`` names the only parameters to train (a LoRA adapter's matrices); by
-    default every parameter of the trained blocks. Every parameter's ``requires_grad``
-    is as it was afterwards.
+    default every parameter of the trained blocks, and of the embedding layer when every
+    block trains, less the token embedding table unless ``train_token_embeddings``.
+    Every parameter's ``requires_grad`` is as it was afterwards.
 
     ``compute_dtype="bfloat16"`` runs the forward passes under bfloat16 autocast; the
     weights, their gradients and AdamW's state stay float32, and the loss is taken in
@@ -119,7 +122,8 @@ def train_body(
     elif n_frozen:
         trainable = [p for block in body.blocks[n_frozen:] for p in block.parameters()]
     else:
-        trainable = list(network.parameters())
+        kept = set() if train_token_embeddings else set(map(id, token_embeddings(network)))
+        trainable = [p for p in network.parameters() if id(p) not in kept]
     previous = [(p, p.requires_grad) for p in network.parameters()]
     for parameter in network.parameters():
         parameter.requires_grad_(False)
@@ -166,6 +170,15 @@ def train_body(
         for parameter, flag in previous:
             parameter.requires_grad_(flag)
     return losses
+
+
+def token_embeddings(network: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters of ``network``'s token embedding table (none if it has no such table)."""
+    try:
+        table = network.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        return []
+    return [] if table is None else list(table.parameters())
 
 
 # Where torch has a fused AdamW kernel.

@@ -95,6 +95,12 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pretrained; their output is computed once per training text, so each step costs
         only the top blocks. None fine-tunes every block up to ``layer``. With an
         ``adapter``, LoRA layers go into those top blocks only.
+    train_token_embeddings : bool, default=True
+        Fine-tune the token embedding table (the model's input embeddings) too, when
+        every block trains. False keeps it as pretrained: with a few dozen training
+        texts only the rows of the tokens they contain would move, and the table is
+        about half of a small body's weights, so a step skips its gradient and its
+        AdamW update (less time, and no gradient or optimiser state for it in memory).
     adapter : {None, "lora"}, default=None
         None fine-tunes a private copy of the whole body. ``"lora"`` trains LoRA
         adapters (low-rank updates, with the ``peft`` library: ``pip install
@@ -233,6 +239,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "max_grad_norm": Real(0, low_open=True, optional=True),
         "multi_target_strategy": Options(None, *MULTI_TARGET),
         "train_layers": Integer(1, optional=True),
+        "train_token_embeddings": Boolean(),
         "label_descriptions": LabelDescriptions(),
         "normalize": Boolean(optional=True),
         "dtype": Options(*COMPUTE_DTYPES),
@@ -248,6 +255,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pooling="mean",
         normalize=None,
         train_layers=None,
+        train_token_embeddings=True,
         adapter=None,
         lora_rank=8,
         lora_alpha=None,
@@ -282,6 +290,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.pooling = pooling
         self.normalize = normalize
         self.train_layers = train_layers
+        self.train_token_embeddings = train_token_embeddings
         self.adapter = adapter
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha
@@ -447,6 +456,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             order_seed=order_seed,
             n_frozen=self._n_frozen(body.n_layers),
             parameters=adapter_parameters(body) if is_adapter(body) else None,
+            train_token_embeddings=bool(self.train_token_embeddings),
             compute_dtype=self.dtype_,
             progress=bool(self.progress),
         )

@@ -248,6 +248,26 @@ def test_training_only_the_top_blocks_leaves_the_others_as_pretrained(tiny_model
     assert all(p.requires_grad for p in clf.body_.model.parameters())  # left as found
 
 
+@pytest.mark.parametrize("train_token_embeddings", [True, False])
+def test_train_token_embeddings_decides_whether_the_table_moves(
+    tiny_model, few, train_token_embeddings
+):
+    import torch
+
+    from fewshot._loading import get_model
+
+    X, y = few
+    clf = make(tiny_model, train_token_embeddings=train_token_embeddings, random_state=0)
+    clf.fit(X, y)
+    before = dict(get_model(tiny_model, device=clf.body_.device).body.named_parameters())
+    after = dict(clf.body_.model.named_parameters())
+    unchanged = {name for name, p in after.items() if torch.equal(p, before[name])}
+    # The tiny DistilBERT's token table is its word_embeddings; the rest all train.
+    table = {name for name in after if "word_embeddings" in name}
+    assert table and unchanged == (set() if train_token_embeddings else table)
+    assert all(p.requires_grad for p in clf.body_.model.parameters())  # left as found
+
+
 def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
     import torch
 
