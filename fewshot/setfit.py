@@ -101,7 +101,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         with a few dozen training texts only the rows of the tokens they contain would
         move, and the table is about half of a small body's weights, so each step skips
         its gradient and AdamW update. Measured with all-MiniLM-L6-v2 over three seeds:
-        the same accuracy, peak memory 150-200 MiB lower, and at N = 64 about 10 % less
+        the same accuracy, peak memory 100-200 MiB lower, and at N = 64 about 10 % less
         fit time (docs/benchmarks.md).
     adapter : {None, "lora"}, default=None
         None fine-tunes a private copy of the whole body. ``"lora"`` trains LoRA
