@@ -167,6 +167,13 @@ FEWSHOT_VARIANTS = {
         "dtype": "auto",
         "train_token_embeddings": False,
     },
+    # ... and each text also paired with itself (two dropout views), as setfit's sampler does.
+    "fewshot_norm_auto_pad8_frozentok_selfpairs": {
+        "normalize": True,
+        "dtype": "auto",
+        "train_token_embeddings": False,
+        "self_pairs": True,
+    },
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,

@@ -5,7 +5,8 @@ Same class -> cosine similarity 1, different classes -> 0, mean squared error
 Each step pads and pools through the encoding path's own helpers
 (:func:`fewshot._encoding.pad_batch`, :func:`fewshot._encoding.pooled_features`), so the
 body trains on exactly the embedding it later produces; every distinct text of a step
-runs through the body once, however many of the step's pairs it appears in.
+runs through the body once, however many of the step's pairs it appears in (twice when
+a pair joins it with itself: two dropout views).
 Class descriptions (``label_descriptions``) join the texts as anchors of their class.
 """
 
@@ -111,6 +112,7 @@ def train_body(
     network = body.model
     pad_id = body.tokenizer.pad_token_id or 0
     batch_size = schedule.batch_size
+    n_texts = len(token_ids)
     total = schedule.n_steps(len(pairs))
     if n_frozen:
         with compute_autocast(body.device, compute_dtype):
@@ -146,10 +148,10 @@ def train_body(
                 epoch_loss = 0.0
                 for start in range(0, len(pairs), batch_size):
                     batch = order[start : start + batch_size]
-                    first, second = pairs.first[batch], pairs.second[batch]
-                    unique, where = np.unique(np.concatenate([first, second]), return_inverse=True)
+                    unique, where = _step_views(pairs.first[batch], pairs.second[batch], n_texts)
                     embeddings = _embed_step(
-                        body, token_ids, unique, spec, pad_id, states, n_frozen, compute_dtype
+                        body, token_ids, unique % n_texts, spec, pad_id, states, n_frozen,
+                        compute_dtype,
                     )
                     where = torch.as_tensor(where, device=body.device)
                     target = torch.as_tensor(pairs.target[batch], device=body.device)
@@ -170,6 +172,19 @@ def train_body(
         for parameter, flag in previous:
             parameter.requires_grad_(flag)
     return losses
+
+
+def _step_views(first: np.ndarray, second: np.ndarray, n_texts: int):
+    """The distinct views a step embeds, and where each pair side finds its view.
+
+    A text embedded once serves every pair it is in; but a pair of a text with itself
+    (``sample_pairs(self_pairs=True)``) needs two views, so its second side is the
+    view numbered ``text + n_texts``: the same tokens through another dropout draw.
+    Returns the sorted view numbers (text = view % n_texts) and, for the sides
+    ``first`` then ``second``, the position of each side's view among them.
+    """
+    second = np.where(first == second, second + n_texts, second)
+    return np.unique(np.concatenate([first, second]), return_inverse=True)
 
 
 def token_embeddings(network: torch.nn.Module) -> list[torch.nn.Parameter]:

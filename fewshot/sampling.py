@@ -50,15 +50,21 @@ def _decode_within(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray
 
 
 class _PairSpace:
-    """Positive and negative pairs of a single-label problem, addressed by index."""
+    """Positive and negative pairs of a single-label problem, addressed by index.
 
-    def __init__(self, y: np.ndarray):
+    With ``self_pairs`` the positives of a class of size c are its pairs ``(a, b)``,
+    ``a <= b``: the pairs ``a < b'`` of size c + 1 with ``b = b' - 1``.
+    """
+
+    def __init__(self, y: np.ndarray, self_pairs: bool = False):
         _, codes = np.unique(y, return_inverse=True)
         order = np.argsort(codes, kind="stable")
         counts = np.bincount(codes)
         self.members = np.split(order, np.cumsum(counts)[:-1])
         self.counts = counts.astype(np.int64)
-        within = self.counts * (self.counts - 1) // 2
+        self.shift = int(self_pairs)
+        sizes = self.counts + self.shift
+        within = sizes * (sizes - 1) // 2
         self.pos_offsets = np.concatenate([[0], np.cumsum(within)])
         c1, c2 = np.triu_indices(len(counts), 1)
         self.neg_classes = (c1, c2)
@@ -78,8 +84,9 @@ class _PairSpace:
         second = np.empty(len(index), dtype=np.int64)
         for c in np.unique(cls):
             rows = cls == c
-            a, b = _decode_within(index[rows] - self.pos_offsets[c], int(self.counts[c]))
-            first[rows], second[rows] = self.members[c][a], self.members[c][b]
+            size = int(self.counts[c]) + self.shift
+            a, b = _decode_within(index[rows] - self.pos_offsets[c], size)
+            first[rows], second[rows] = self.members[c][a], self.members[c][b - self.shift]
         return first, second
 
     def negative(self, index: np.ndarray):
@@ -134,6 +141,7 @@ def sample_pairs(
     n_iterations: int | None = 20,
     sampling: str = "oversampling",
     max_pairs: int | None = None,
+    self_pairs: bool = False,
     random_state=None,
 ) -> Pairs:
     """Draw positive and negative training pairs for contrastive fine-tuning.
@@ -151,6 +159,11 @@ def sample_pairs(
         (the smaller is repeated), as the smaller kind has, or every pair once.
     max_pairs : int, optional
         Upper bound on the total number of pairs (half positive, half negative).
+    self_pairs : bool, default=False
+        Also count each text paired with itself among the positive pairs (for a
+        multi-label ``y``, each text with at least one label), as the setfit library's
+        sampler does. Trained with dropout, the two sides of such a pair are two
+        different views of the text.
     random_state : int, RandomState, Generator or None
         Decides which pairs are drawn and their order.
 
@@ -159,7 +172,7 @@ def sample_pairs(
     Pairs
         ``first``, ``second`` (indices into the samples) and ``target`` (1.0 or 0.0),
         shuffled. Unique pairs are drawn before any pair repeats; no pair joins a text
-        with itself.
+        with itself unless ``self_pairs``.
 
     Examples
     --------
@@ -169,6 +182,10 @@ def sample_pairs(
     >>> pairs = sample_pairs([0, 0, 1, 1], n_iterations=None, sampling="unique", random_state=0)
     >>> sorted(zip(pairs.first.tolist(), pairs.second.tolist(), pairs.target.tolist()))
     [(0, 1, 1.0), (0, 2, 0.0), (0, 3, 0.0), (1, 2, 0.0), (1, 3, 0.0), (2, 3, 1.0)]
+    >>> pairs = sample_pairs([0, 0, 1], n_iterations=None, sampling="unique", self_pairs=True,
+    ...                      random_state=0)
+    >>> sorted((a, b) for a, b, t in zip(pairs.first.tolist(), pairs.second.tolist(), pairs.target) if t)
+    [(0, 0), (0, 1), (1, 1), (2, 2)]
     """
     if sampling not in SAMPLING:
         raise ValueError(f"sampling={sampling!r} is not valid; choose one of {list(SAMPLING)}.")
@@ -185,8 +202,8 @@ def sample_pairs(
     )
     y = np.asarray(y)
     if y.ndim == 2:
-        return _sample_multilabel(y, n_iterations, sampling, max_pairs, rng)
-    space = _PairSpace(y)
+        return _sample_multilabel(y, n_iterations, sampling, max_pairs, bool(self_pairs), rng)
+    space = _PairSpace(y, bool(self_pairs))
     n_pos, n_neg = _quotas(
         space.n_positive, space.n_negative, len(y), n_iterations, sampling, max_pairs
     )
@@ -201,19 +218,24 @@ def _seed_from(random_state):
     return random_state
 
 
-def _sample_multilabel(Y, n_iterations, sampling, max_pairs, rng) -> Pairs:
+def _sample_multilabel(Y, n_iterations, sampling, max_pairs, self_pairs, rng) -> Pairs:
     """Multi-label pairs, streamed row by row: O(n) memory besides the pairs kept."""
     Y = Y.astype(bool)
     n = len(Y)
+    # A text with itself is a positive pair when it has a label (never a negative one).
+    selves = np.flatnonzero(Y.any(axis=1)) if self_pairs else np.empty(0, np.int64)
     # Count both kinds without storing them (O(n²) time, O(n) memory).
-    n_pos = sum(int((Y[i + 1 :] & Y[i]).any(axis=1).sum()) for i in range(n - 1))
-    n_neg = n * (n - 1) // 2 - n_pos
+    n_between = sum(int((Y[i + 1 :] & Y[i]).any(axis=1).sum()) for i in range(n - 1))
+    n_pos = n_between + len(selves)
+    n_neg = n * (n - 1) // 2 - n_between
     want_pos, want_neg = _quotas(n_pos, n_neg, n, n_iterations, sampling, max_pairs)
     # Choose which pair numbers (within each kind) to keep, then stream to find them.
     pick_pos = np.sort(_draw(n_pos, want_pos, rng)) if n_pos else np.empty(0, np.int64)
     pick_neg = np.sort(_draw(n_neg, want_neg, rng)) if n_neg else np.empty(0, np.int64)
-    found = {True: ([], []), False: ([], [])}
-    seen = {True: 0, False: 0}
+    # Positive numbers below len(selves) are the self-pairs, the rest are streamed.
+    chosen_selves = selves[pick_pos[pick_pos < len(selves)]]
+    found = {True: ([chosen_selves], [chosen_selves]), False: ([], [])}
+    seen = {True: len(selves), False: 0}
     picks = {True: pick_pos, False: pick_neg}
     for i in range(n - 1):
         shares = (Y[i + 1 :] & Y[i]).any(axis=1)
