@@ -174,6 +174,14 @@ FEWSHOT_VARIANTS = {
         "train_token_embeddings": False,
         "self_pairs": True,
     },
+    # ... with a larger body learning rate (a screen: do 40-100 steps at N = 8 train too little?).
+    "fewshot_norm_auto_pad8_frozentok_selfpairs_lr5e-5": {
+        "normalize": True,
+        "dtype": "auto",
+        "train_token_embeddings": False,
+        "self_pairs": True,
+        "body_learning_rate": 5e-5,
+    },
     # The chunked code with the classes' names as anchors (AncSetFit's lever; the data's label_text).
     "fewshot_desc_norm_auto_chunked": {
         "normalize": True,

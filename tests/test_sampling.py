@@ -81,3 +81,22 @@ def test_multilabel_pairs_share_a_label_or_not():
 def test_bad_parameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample_pairs([0, 0, 1, 1], **kwargs)
+
+
+def test_self_pairs_add_each_text_once_as_a_positive():
+    y = np.array([0] * 3 + [1] * 4)  # 3 + 6 pairs of two texts, 7 of a text with itself
+    pairs = sample_pairs(y, n_iterations=None, sampling="unique", self_pairs=True, random_state=0)
+    positives = [(a, b) for a, b, t in zip(pairs.first, pairs.second, pairs.target) if t == 1]
+    assert len(positives) == 16 and len(set(positives)) == 16
+    assert sorted(a for a, b in positives if a == b) == list(range(7))
+    assert len(pairs) - len(positives) == 12  # the negatives are as without self-pairs
+    assert np.all((y[pairs.first] == y[pairs.second]) == (pairs.target == 1.0))
+
+
+def test_multilabel_self_pairs_only_for_texts_with_a_label():
+    Y = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    kwargs = dict(n_iterations=None, sampling="unique", random_state=0)
+    with_selves = as_set(sample_pairs(Y, self_pairs=True, **kwargs))
+    without = as_set(sample_pairs(Y, **kwargs))
+    assert with_selves - without == {(0, 0, 1.0), (1, 1, 1.0), (2, 2, 1.0)}
+    assert without <= with_selves

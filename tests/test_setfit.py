@@ -548,6 +548,49 @@ def spy_training(monkeypatch, record):
     monkeypatch.setattr(SetFitClassifier, "_train", spy)
 
 
+@pytest.mark.parametrize("n_frozen", [0, 4])
+def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_frozen):
+    # Embedded once, both sides of (i, i) would be one vector: cosine 1, loss 0, no
+    # gradient. As two views (two dropout draws) the pair has a loss and moves the body.
+    import torch
+
+    from fewshot._contrastive import TrainingSchedule, train_body
+    from fewshot._encoding import EncodingSpec
+    from fewshot._loading import get_model, trainable_copy
+    from fewshot.sampling import Pairs
+
+    body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
+    before = {name: p.detach().clone() for name, p in body.model.named_parameters()}
+    texts = ["the parcel never came", "refund my card please", "the agent was kind"]
+    ids = [body.tokenizer(t)["input_ids"] for t in texts]
+    same = np.array([0, 1, 2, 0])
+    losses = train_body(
+        body,
+        ids,
+        Pairs(same, same.copy(), np.ones(4, dtype=np.float32)),
+        EncodingSpec(layers=(6,), pooling="mean", max_length=128),
+        TrainingSchedule(batch_size=4, learning_rate=1e-3),
+        torch_seed=0,
+        order_seed=0,
+        n_frozen=n_frozen,
+    )
+    assert losses[0] > 0
+    moved = [n for n, p in body.model.named_parameters() if not torch.equal(p, before[n])]
+    assert moved and all(f"layer.{i}." not in n for n in moved for i in range(n_frozen))
+
+
+@pytest.mark.parametrize("self_pairs", [False, True])
+def test_self_pairs_reach_training(tiny_model, few, monkeypatch, self_pairs):
+    X, y = few
+    seen = {}
+    spy_training(monkeypatch, lambda body, ids, pairs: seen.update(pairs=pairs))
+    clf = make(tiny_model, self_pairs=self_pairs).fit(X, y)
+    pairs = seen["pairs"]
+    same = pairs.first == pairs.second
+    assert same.any() == self_pairs and np.all(pairs.target[same] == 1.0)
+    assert clf.n_pairs_ == len(pairs) == 2 * 2 * len(X)  # n_iterations=2: the counts stay
+
+
 def test_frozen_blocks_run_once_per_text_and_the_top_every_step(tiny_model, few, monkeypatch):
     X, y = few
     rows = {"bottom": 0, "top": 0, "n_texts": 0, "n_steps": 0}
