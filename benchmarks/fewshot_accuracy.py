@@ -174,7 +174,8 @@ FEWSHOT_VARIANTS = {
         "train_token_embeddings": False,
         "self_pairs": True,
     },
-    # ... with a larger body learning rate (a screen: do 40-100 steps at N = 8 train too little?).
+    # ... and a larger body learning rate (40-100 steps at N = 8 moved the body too little at
+    # 2e-5): SetFitClassifier's defaults since issue 12's eighth measurement, spelled out.
     "fewshot_norm_auto_pad8_frozentok_selfpairs_lr5e-5": {
         "normalize": True,
         "dtype": "auto",

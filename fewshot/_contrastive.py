@@ -148,10 +148,10 @@ def train_body(
                 epoch_loss = 0.0
                 for start in range(0, len(pairs), batch_size):
                     batch = order[start : start + batch_size]
-                    unique, where = _step_views(pairs.first[batch], pairs.second[batch], n_texts)
+                    views, where = _step_views(pairs.first[batch], pairs.second[batch], n_texts)
+                    rows = views % n_texts  # a text's second view runs the same tokens
                     embeddings = _embed_step(
-                        body, token_ids, unique % n_texts, spec, pad_id, states, n_frozen,
-                        compute_dtype,
+                        body, token_ids, rows, spec, pad_id, states, n_frozen, compute_dtype
                     )
                     where = torch.as_tensor(where, device=body.device)
                     target = torch.as_tensor(pairs.target[batch], device=body.device)

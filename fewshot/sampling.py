@@ -182,9 +182,11 @@ def sample_pairs(
     >>> pairs = sample_pairs([0, 0, 1, 1], n_iterations=None, sampling="unique", random_state=0)
     >>> sorted(zip(pairs.first.tolist(), pairs.second.tolist(), pairs.target.tolist()))
     [(0, 1, 1.0), (0, 2, 0.0), (0, 3, 0.0), (1, 2, 0.0), (1, 3, 0.0), (2, 3, 1.0)]
-    >>> pairs = sample_pairs([0, 0, 1], n_iterations=None, sampling="unique", self_pairs=True,
-    ...                      random_state=0)
-    >>> sorted((a, b) for a, b, t in zip(pairs.first.tolist(), pairs.second.tolist(), pairs.target) if t)
+    >>> pairs = sample_pairs(
+    ...     [0, 0, 1], n_iterations=None, sampling="unique", self_pairs=True, random_state=0
+    ... )
+    >>> positive = pairs.target == 1
+    >>> sorted(zip(pairs.first[positive].tolist(), pairs.second[positive].tolist()))
     [(0, 0), (0, 1), (1, 1), (2, 2)]
     """
     if sampling not in SAMPLING:

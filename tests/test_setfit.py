@@ -196,6 +196,7 @@ def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, m
         ({"n_iterations": 0}, ValueError, "n_iterations must be an int >= 1"),
         ({"body_learning_rate": -1.0}, ValueError, "body_learning_rate must be a float > 0"),
         ({"multi_target_strategy": "chain"}, ValueError, "multi_target_strategy='chain'"),
+        ({"self_pairs": "yes"}, TypeError, "self_pairs must be True or False"),
     ],
 )
 def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
