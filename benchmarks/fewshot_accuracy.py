@@ -215,6 +215,19 @@ FEWSHOT_VARIANTS = {
         "train_token_embeddings": False,
         "body_learning_rate": 5e-5,
     },
+    # Issue 12's ninth measurement: the eighth's defaults with a learning rate that shrinks
+    # per block downwards (layer_learning_rate_decay), and a plain rate between 2e-5 and 5e-5.
+    **{
+        f"fewshot_norm_auto_pad8_frozentok_selfpairs_lr{rate}_layerdecay{decay}": {
+            "normalize": True,
+            "dtype": "auto",
+            "train_token_embeddings": False,
+            "self_pairs": True,
+            "body_learning_rate": float(rate),
+            "layer_learning_rate_decay": decay,
+        }
+        for rate, decay in [("5e-5", 0.8), ("5e-5", 0.65), ("8e-5", 0.7), ("3.5e-5", 1.0)]
+    },
 }
 # Until issue 12's eighth measurement the defaults were body_learning_rate=2e-5 and no pairs
 # of a text with itself: pinned under every variant (which may override them), so that a
