@@ -228,6 +228,16 @@ FEWSHOT_VARIANTS = {
         }
         for rate, decay in [("5e-5", 0.8), ("5e-5", 0.65), ("8e-5", 0.7), ("3.5e-5", 1.0)]
     },
+    # The eighth measurement's defaults with written class descriptions (as
+    # fewshot_written_norm_auto_cache16 on the earlier defaults).
+    "fewshot_written_norm_auto_pad8_frozentok_selfpairs_lr5e-5": {
+        "normalize": True,
+        "dtype": "auto",
+        "train_token_embeddings": False,
+        "self_pairs": True,
+        "body_learning_rate": 5e-5,
+        "label_descriptions": "written",
+    },
 }
 # Until issue 12's eighth measurement the defaults were body_learning_rate=2e-5 and no pairs
 # of a text with itself: pinned under every variant (which may override them), so that a

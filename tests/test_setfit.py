@@ -197,6 +197,7 @@ def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, m
         ({"body_learning_rate": -1.0}, ValueError, "body_learning_rate must be a float > 0"),
         ({"multi_target_strategy": "chain"}, ValueError, "multi_target_strategy='chain'"),
         ({"self_pairs": "yes"}, TypeError, "self_pairs must be True or False"),
+        ({"layer_learning_rate_decay": 0.0}, ValueError, "layer_learning_rate_decay must be"),
     ],
 )
 def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
@@ -578,6 +579,53 @@ def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_fro
     assert losses[0] > 0
     moved = [n for n, p in body.model.named_parameters() if not torch.equal(p, before[n])]
     assert moved and all(f"layer.{i}." not in n for n in moved for i in range(n_frozen))
+
+
+@pytest.mark.parametrize("decay", [1.0, 0.5])
+def test_layer_learning_rate_decay_scales_each_blocks_first_step(tiny_model, decay):
+    # Adam's first step moves every weight by about its learning rate (m / sqrt(v) is
+    # the gradient's sign), so each block's median move is its rate: decay ** depth.
+    import torch
+
+    from fewshot._contrastive import TrainingSchedule, train_body
+    from fewshot._encoding import EncodingSpec
+    from fewshot._loading import get_model, trainable_copy
+    from fewshot.sampling import Pairs
+
+    body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
+    before = [[p.detach().clone() for p in block.parameters()] for block in body.blocks]
+    texts = ["the parcel never came", "refund my card please", "the agent was kind", "ok"]
+    ids = [body.tokenizer(t)["input_ids"] for t in texts]
+    rate = 1e-3
+    schedule = TrainingSchedule(
+        batch_size=4, learning_rate=rate, warmup_proportion=0.0, layer_decay=decay
+    )
+    train_body(
+        body,
+        ids,
+        Pairs(np.array([0, 2, 0, 1]), np.array([1, 3, 2, 3]), np.array([1, 1, 0, 0], "f4")),
+        EncodingSpec(layers=(6,), pooling="mean", max_length=128),
+        schedule,
+        torch_seed=0,
+        order_seed=0,
+    )
+    n = len(body.blocks)
+    for i, block in enumerate(body.blocks):
+        moves = torch.cat(
+            [(p.detach() - b).abs().flatten() for p, b in zip(block.parameters(), before[i])]
+        )
+        assert torch.median(moves).item() == pytest.approx(rate * decay ** (n - 1 - i), rel=0.05)
+
+
+def test_layer_learning_rate_decay_reaches_the_optimiser(tiny_model, few, monkeypatch):
+    import fewshot._contrastive as contrastive
+
+    seen = []
+    real = contrastive.adamw
+    monkeypatch.setattr(contrastive, "adamw", lambda p, lr: seen.append(list(p)) or real(p, lr))
+    make(tiny_model, layer_learning_rate_decay=0.5, body_learning_rate=1e-3).fit(*few)
+    rates = sorted(group["lr"] for group in seen[0])
+    assert rates == pytest.approx([1e-3 * 0.5**k for k in range(len(rates))][::-1])
 
 
 @pytest.mark.parametrize("self_pairs", [False, True])
