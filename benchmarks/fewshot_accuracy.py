@@ -228,6 +228,20 @@ FEWSHOT_VARIANTS = {
         }
         for rate, decay in [("5e-5", 0.8), ("5e-5", 0.65), ("8e-5", 0.7), ("3.5e-5", 1.0)]
     },
+    # ... and training ended once the pair loss of the last 5 steps is below a value
+    # (stop_pair_loss): at 5e-5 AG News fits its 32 texts to a loss of 0.01 (classes collapse
+    # to points) where Amazon-CF and SST-5 end near 0.05-0.06.
+    **{
+        f"fewshot_norm_auto_pad8_frozentok_selfpairs_lr5e-5_stop{stop}": {
+            "normalize": True,
+            "dtype": "auto",
+            "train_token_embeddings": False,
+            "self_pairs": True,
+            "body_learning_rate": 5e-5,
+            "stop_pair_loss": float(stop),
+        }
+        for stop in ["0.05", "0.08"]
+    },
     # The eighth measurement's defaults with written class descriptions (as
     # fewshot_written_norm_auto_cache16 on the earlier defaults).
     "fewshot_written_norm_auto_pad8_frozentok_selfpairs_lr5e-5": {

@@ -26,6 +26,8 @@ from ._validation import plain
 
 __all__ = [
     "LabelDescriptions",
+    "STOP_WINDOW",
+    "TrainingLog",
     "TrainingSchedule",
     "adamw",
     "anchor_texts",
@@ -43,7 +45,8 @@ class TrainingSchedule:
 
     ``max_grad_norm`` clips the gradient's L2 norm before each step (None: no clipping).
     ``layer_decay`` scales the learning rate down by this factor per block below the
-    top one (1.0: one rate for the whole body).
+    top one (1.0: one rate for the whole body). ``stop_loss`` ends training early once
+    the mean pair loss of the last :data:`STOP_WINDOW` steps is below it (None: never).
     """
 
     epochs: int = 1
@@ -52,6 +55,7 @@ class TrainingSchedule:
     warmup_proportion: float = 0.1
     max_grad_norm: float | None = None
     layer_decay: float = 1.0
+    stop_loss: float | None = None
 
     def n_steps(self, n_pairs: int) -> int:
         return math.ceil(n_pairs / self.batch_size) * self.epochs
@@ -67,6 +71,19 @@ class TrainingSchedule:
             return max(0.0, (total - step) / max(1, total - warmup))
 
         return factor
+
+
+# Steps whose mean pair loss ``stop_loss`` compares: one step's loss, over 16 pairs,
+# varies too much to stop on.
+STOP_WINDOW = 5
+
+
+@dataclass(frozen=True)
+class TrainingLog:
+    """What :func:`train_body` did: each epoch's mean pair loss and the steps it ran."""
+
+    losses: list[float]
+    n_steps: int
 
 
 def cosine_similarity_loss(a: torch.Tensor, b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -89,13 +106,15 @@ def train_body(
     train_token_embeddings: bool = True,
     compute_dtype: str = "float32",
     progress: bool = False,
-) -> list[float]:
-    """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return each epoch's mean loss.
+) -> TrainingLog:
+    """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return the losses and steps.
 
     ``pairs`` is a :class:`fewshot.sampling.Pairs` (``first``, ``second``, ``target``).
     The first epoch takes the pairs in the sampler's order, later epochs reshuffle them
     with ``order_seed``; dropout draws from ``torch_seed`` without touching the
-    caller's global torch random state.
+    caller's global torch random state. With ``schedule.stop_loss`` training ends once
+    the last :data:`STOP_WINDOW` steps' mean loss is below it; the epoch it ends in
+    reports the mean over the pairs it saw.
 
     With ``n_frozen`` the bottom blocks stay as they are: each distinct text runs through
     them once, its token states are kept, and every step trains only the blocks above
@@ -144,7 +163,7 @@ def train_body(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor(len(pairs)))
     order_rng = np.random.default_rng(order_seed)
     devices = [body.device.index or 0] if body.device.type == "cuda" else []
-    losses = []
+    losses, recent, n_steps = [], [], 0
     network.train()
     try:
         with (
@@ -154,7 +173,7 @@ def train_body(
             torch.manual_seed(torch_seed)
             for epoch in range(schedule.epochs):
                 order = order_rng.permutation(len(pairs)) if epoch else np.arange(len(pairs))
-                epoch_loss = 0.0
+                epoch_loss, seen, stop = 0.0, 0, False
                 for start in range(0, len(pairs), batch_size):
                     batch = order[start : start + batch_size]
                     views, where = _step_views(pairs.first[batch], pairs.second[batch], n_texts)
@@ -174,13 +193,22 @@ def train_body(
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
                     epoch_loss += loss.item() * len(batch)
+                    seen += len(batch)
+                    n_steps += 1
                     bar.update(1)
-                losses.append(epoch_loss / len(pairs))
+                    recent = [*recent[-(STOP_WINDOW - 1) :], loss.item()]
+                    if schedule.stop_loss is not None and len(recent) == STOP_WINDOW:
+                        stop = sum(recent) / STOP_WINDOW < schedule.stop_loss
+                        if stop:
+                            break
+                losses.append(epoch_loss / seen)
+                if stop:
+                    break
     finally:
         network.eval()
         for parameter, flag in previous:
             parameter.requires_grad_(flag)
-    return losses
+    return TrainingLog(losses, n_steps)
 
 
 def _step_views(first: np.ndarray, second: np.ndarray, n_texts: int):
@@ -232,9 +260,9 @@ def layer_groups(blocks, trainable, learning_rate: float, decay: float) -> list[
 
     The top block trains at ``learning_rate``, block ``i`` of ``n`` at
     ``learning_rate * decay ** (n - 1 - i)``, and whatever lies outside the blocks
-    (the embedding layer) at ``decay ** n``: the lower a layer, the more general what
-    it holds and the less a handful of texts should move it. Groups keep
-    ``trainable``'s order; empty ones are left out.
+    (the embedding layer) at ``learning_rate * decay ** n``: the lower a layer, the
+    more general what it holds and the less a handful of texts should move it. One
+    group per depth, bottom first; empty ones are left out.
 
     Examples
     --------

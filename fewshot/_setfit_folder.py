@@ -138,6 +138,9 @@ def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote
     clf.classes_ = np.asarray(manifest["classes"])
     clf.n_pairs_ = int(fitted["n_pairs"])
     clf.train_loss_ = list(fitted["train_loss"])
+    # Folders from before early stopping trained on every pair.
+    every_pair = -(-clf.n_pairs_ // int(clf.batch_size)) * int(clf.epochs)
+    clf.n_steps_ = int(fitted.get("n_steps", every_pair))
     # Folders from before prompts existed were trained without one.
     clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
     # Folders from before normalize_ existed: the parameter was a bool then.
@@ -201,6 +204,7 @@ def fitted_state(clf) -> dict:
         "multilabel": bool(clf.multilabel_),
         "n_pairs": int(clf.n_pairs_),
         "train_loss": [float(v) for v in clf.train_loss_],
+        "n_steps": int(clf.n_steps_),
         "prompt": getattr(clf, "prompt_", None),
         "normalize": fitted_normalize(clf),
     }

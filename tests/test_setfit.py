@@ -116,6 +116,7 @@ def test_save_load_round_trip(tiny_model, few, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
     assert loaded.get_params()["head"].C == 0.5 and loaded.layer_ == 4
     assert loaded.classes_.tolist() == clf.classes_.tolist()
+    assert loaded.n_steps_ == clf.n_steps_ and loaded.train_loss_ == clf.train_loss_
 
 
 @pytest.mark.parametrize("normalize", [False, True])
@@ -198,6 +199,7 @@ def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, m
         ({"multi_target_strategy": "chain"}, ValueError, "multi_target_strategy='chain'"),
         ({"self_pairs": "yes"}, TypeError, "self_pairs must be True or False"),
         ({"layer_learning_rate_decay": 0.0}, ValueError, "layer_learning_rate_decay must be"),
+        ({"stop_pair_loss": -0.1}, ValueError, "stop_pair_loss must be a float > 0"),
     ],
 )
 def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
@@ -576,7 +578,7 @@ def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_fro
         order_seed=0,
         n_frozen=n_frozen,
     )
-    assert losses[0] > 0
+    assert losses.losses[0] > 0 and losses.n_steps == 1
     moved = [n for n, p in body.model.named_parameters() if not torch.equal(p, before[n])]
     assert moved and all(f"layer.{i}." not in n for n in moved for i in range(n_frozen))
 
@@ -628,6 +630,34 @@ def test_layer_learning_rate_decay_reaches_the_optimiser(tiny_model, few, monkey
     make(tiny_model, layer_learning_rate_decay=0.5, body_learning_rate=1e-3).fit(*few)
     rates = sorted(seen[0])
     assert rates == pytest.approx([1e-3 * 0.5**k for k in range(len(rates))][::-1])
+
+
+@pytest.mark.parametrize(
+    "stop_pair_loss, epochs, stops", [(None, 2, False), (1e-9, 2, False), (10.0, 2, True)]
+)
+def test_stop_pair_loss_ends_training_once_the_window_is_below_it(
+    tiny_model, few, monkeypatch, stop_pair_loss, epochs, stops
+):
+    # Every step's loss is below 10 (cosine and target lie in [-1, 1]) and none reaches
+    # 1e-9 here: 10 stops after the first full window, in the first epoch; 1e-9 never.
+    import fewshot._contrastive as contrastive
+
+    steps = []
+    real = contrastive.cosine_similarity_loss
+    monkeypatch.setattr(
+        contrastive,
+        "cosine_similarity_loss",
+        lambda a, b, t: steps.append(real(a, b, t)) or steps[-1],
+    )
+    X, y = few
+    clf = make(tiny_model, stop_pair_loss=stop_pair_loss, epochs=epochs).fit(X, y)
+    every = -(-clf.n_pairs_ // 8) * epochs
+    assert every > contrastive.STOP_WINDOW
+    assert clf.n_steps_ == len(steps) == (contrastive.STOP_WINDOW if stops else every)
+    assert len(clf.train_loss_) == (1 if stops else epochs)
+    if stops:  # the epoch's loss is the mean over the pairs it trained on (full batches)
+        mean = np.mean([loss.item() for loss in steps])
+        assert clf.train_loss_[0] == pytest.approx(mean, rel=1e-6)
 
 
 @pytest.mark.parametrize("self_pairs", [False, True])
