@@ -13,6 +13,7 @@ Class descriptions (``label_descriptions``) join the texts as anchors of their c
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,7 +164,7 @@ def train_body(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.lr_factor(len(pairs)))
     order_rng = np.random.default_rng(order_seed)
     devices = [body.device.index or 0] if body.device.type == "cuda" else []
-    losses, recent, n_steps = [], [], 0
+    losses, recent, n_steps = [], deque(maxlen=STOP_WINDOW), 0
     network.train()
     try:
         with (
@@ -192,11 +193,12 @@ def train_body(
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    epoch_loss += loss.item() * len(batch)
+                    step_loss = loss.item()
+                    epoch_loss += step_loss * len(batch)
                     seen += len(batch)
                     n_steps += 1
                     bar.update(1)
-                    recent = [*recent[-(STOP_WINDOW - 1) :], loss.item()]
+                    recent.append(step_loss)
                     if schedule.stop_loss is not None and len(recent) == STOP_WINDOW:
                         stop = sum(recent) / STOP_WINDOW < schedule.stop_loss
                         if stop:

@@ -18,6 +18,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._adapters import ADAPTER_KIND, is_adapter, read_adapter, write_adapter
+from ._contrastive import TrainingSchedule
 from ._loading import load_saved_body
 from ._persistence import (
     HEAD_FILE,
@@ -139,8 +140,8 @@ def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote
     clf.n_pairs_ = int(fitted["n_pairs"])
     clf.train_loss_ = list(fitted["train_loss"])
     # Folders from before early stopping trained on every pair.
-    every_pair = -(-clf.n_pairs_ // int(clf.batch_size)) * int(clf.epochs)
-    clf.n_steps_ = int(fitted.get("n_steps", every_pair))
+    every_pair = TrainingSchedule(epochs=int(clf.epochs), batch_size=int(clf.batch_size))
+    clf.n_steps_ = int(fitted.get("n_steps", every_pair.n_steps(clf.n_pairs_)))
     # Folders from before prompts existed were trained without one.
     clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
     # Folders from before normalize_ existed: the parameter was a bool then.
