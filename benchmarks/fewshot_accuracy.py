@@ -242,6 +242,25 @@ FEWSHOT_VARIANTS = {
         }
         for stop in ["0.05", "0.08"]
     },
+    # The rows of the two variants above were measured before stop_pair_loss waited for a
+    # pair to come back (commit 36053a9): stopping on new pairs cut N = 64 short. Since
+    # then the same parameter waits; these run it, and blend pretrained weights back
+    # after training (pretrained_mix, WiSE-FT) instead of stopping.
+    **{
+        f"fewshot_norm_auto_pad8_frozentok_selfpairs_lr5e-5_{suffix}": {
+            "normalize": True,
+            "dtype": "auto",
+            "train_token_embeddings": False,
+            "self_pairs": True,
+            "body_learning_rate": 5e-5,
+            **extra,
+        }
+        for suffix, extra in [
+            ("stopreturn0.08", {"stop_pair_loss": 0.08}),
+            ("mix0.3", {"pretrained_mix": 0.3}),
+            ("mix0.5", {"pretrained_mix": 0.5}),
+        ]
+    },
     # The eighth measurement's defaults with written class descriptions (as
     # fewshot_written_norm_auto_cache16 on the earlier defaults).
     "fewshot_written_norm_auto_pad8_frozentok_selfpairs_lr5e-5": {

@@ -47,7 +47,8 @@ class TrainingSchedule:
     ``max_grad_norm`` clips the gradient's L2 norm before each step (None: no clipping).
     ``layer_decay`` scales the learning rate down by this factor per block below the
     top one (1.0: one rate for the whole body). ``stop_loss`` ends training early once
-    the mean pair loss of the last :data:`STOP_WINDOW` steps is below it (None: never).
+    it has come back to a pair it already trained on and the mean pair loss of the last
+    :data:`STOP_WINDOW` steps is below it (None: never).
     """
 
     epochs: int = 1
@@ -87,6 +88,14 @@ class TrainingLog:
     n_steps: int
 
 
+def _returns(trained_on: set, first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether a pair of this step was trained on before; records the step's pairs."""
+    step = set(zip(np.minimum(first, second).tolist(), np.maximum(first, second).tolist()))
+    again = not trained_on.isdisjoint(step)
+    trained_on |= step
+    return again
+
+
 def cosine_similarity_loss(a: torch.Tensor, b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error between ``cos(a, b)`` and the pair targets (1 same class, 0 not)."""
     similarity = torch.nn.functional.cosine_similarity(a, b)
@@ -106,6 +115,7 @@ def train_body(
     parameters=None,
     train_token_embeddings: bool = True,
     compute_dtype: str = "float32",
+    pretrained_mix: float = 0.0,
     progress: bool = False,
 ) -> TrainingLog:
     """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return the losses and steps.
@@ -114,8 +124,15 @@ def train_body(
     The first epoch takes the pairs in the sampler's order, later epochs reshuffle them
     with ``order_seed``; dropout draws from ``torch_seed`` without touching the
     caller's global torch random state. With ``schedule.stop_loss`` training ends once
-    the last :data:`STOP_WINDOW` steps' mean loss is below it; the epoch it ends in
-    reports the mean over the pairs it saw.
+    it has reached a pair it trained on before and the last :data:`STOP_WINDOW` steps'
+    mean loss is below it; the epoch it ends in reports the mean over the pairs it saw.
+    While every pair is new the loss says how the body does on pairs it has not fitted,
+    and stopping on it cut training short where it still paid (N = 64,
+    docs/benchmarks.md); once pairs come back, a low loss means the few texts are fitted.
+
+    ``pretrained_mix`` blends that share of the starting weights back into every trained
+    parameter once training ends (weight-space ensembling, Wortsman et al., "Robust
+    fine-tuning of zero-shot models", CVPR 2022): 0.0 keeps the fine-tuned weights.
 
     With ``n_frozen`` the bottom blocks stay as they are: each distinct text runs through
     them once, its token states are kept, and every step trains only the blocks above
@@ -155,6 +172,8 @@ def train_body(
         parameter.requires_grad_(False)
     for parameter in trainable:
         parameter.requires_grad_(True)
+    # The starting point, for pretrained_mix.
+    initial = [p.detach().clone() for p in trainable] if pretrained_mix else []
     learning_rate = float(schedule.learning_rate)
     if schedule.layer_decay != 1.0:
         groups = layer_groups(body.blocks, trainable, learning_rate, schedule.layer_decay)
@@ -165,6 +184,7 @@ def train_body(
     order_rng = np.random.default_rng(order_seed)
     devices = [body.device.index or 0] if body.device.type == "cuda" else []
     losses, recent, n_steps = [], deque(maxlen=STOP_WINDOW), 0
+    trained_on, returning = set(), False  # pairs seen so far; has a pair come back?
     network.train()
     try:
         with (
@@ -177,6 +197,8 @@ def train_body(
                 epoch_loss, seen, stop = 0.0, 0, False
                 for start in range(0, len(pairs), batch_size):
                     batch = order[start : start + batch_size]
+                    if schedule.stop_loss is not None and not returning:
+                        returning = _returns(trained_on, pairs.first[batch], pairs.second[batch])
                     views, where = _step_views(pairs.first[batch], pairs.second[batch], n_texts)
                     rows = views % n_texts  # a text's second view runs the same tokens
                     embeddings = _embed_step(
@@ -199,13 +221,17 @@ def train_body(
                     n_steps += 1
                     bar.update(1)
                     recent.append(step_loss)
-                    if schedule.stop_loss is not None and len(recent) == STOP_WINDOW:
+                    if returning and len(recent) == STOP_WINDOW:
                         stop = sum(recent) / STOP_WINDOW < schedule.stop_loss
                         if stop:
                             break
                 losses.append(epoch_loss / seen)
                 if stop:
                     break
+        if initial:
+            with torch.no_grad():
+                for parameter, start in zip(trainable, initial):
+                    parameter.lerp_(start, float(pretrained_mix))
     finally:
         network.eval()
         for parameter, flag in previous:

@@ -167,9 +167,16 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     warmup_proportion : float, default=0.1
         Share of the steps spent warming the learning rate up.
     stop_pair_loss : float or None, default=None
-        End the contrastive phase once the mean pair loss (squared error of the
-        cosine) over the last 5 steps is below this value: a body that already fits
-        its few texts this well only gets closer to them. None trains on every pair.
+        End the contrastive phase once training has come back to a pair it already
+        trained on and the mean pair loss (squared error of the cosine) over the last
+        5 steps is below this value: a body that already fits its few texts this well
+        only draws them closer together. While every pair is new (64 texts per class
+        draw no pair twice) training runs to the end. None trains on every pair.
+    pretrained_mix : float, default=0.0
+        Share of the pretrained weights blended back into the fine-tuned body once
+        training ends (weight-space ensembling, WiSE-FT), in [0, 1): 0.0 keeps the
+        fine-tuned weights, values toward 1 come back toward the pretrained ones. Costs
+        nothing at inference.
     max_grad_norm : float or None, default=None
         Clip the body's gradient to this L2 norm before each step (the setfit library's
         trainer clips at 1.0); None: no clipping.
@@ -268,6 +275,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "warmup_proportion": Real(0, 1),
         "max_grad_norm": Real(0, low_open=True, optional=True),
         "stop_pair_loss": Real(0, low_open=True, optional=True),
+        "pretrained_mix": Real(0, 1),
         "multi_target_strategy": Options(None, *MULTI_TARGET),
         "train_layers": Integer(1, optional=True),
         "train_token_embeddings": Boolean(),
@@ -306,6 +314,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         warmup_proportion=0.1,
         max_grad_norm=None,
         stop_pair_loss=None,
+        pretrained_mix=0.0,
         max_length=256,
         multi_target_strategy=None,
         device="auto",
@@ -344,6 +353,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.warmup_proportion = warmup_proportion
         self.max_grad_norm = max_grad_norm
         self.stop_pair_loss = stop_pair_loss
+        self.pretrained_mix = pretrained_mix
         self.max_length = max_length
         self.multi_target_strategy = multi_target_strategy
         self.device = device
@@ -499,6 +509,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             parameters=adapter_parameters(body) if is_adapter(body) else None,
             train_token_embeddings=bool(self.train_token_embeddings),
             compute_dtype=self.dtype_,
+            pretrained_mix=float(self.pretrained_mix),
             progress=bool(self.progress),
         )
 

@@ -200,6 +200,7 @@ def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, m
         ({"self_pairs": "yes"}, TypeError, "self_pairs must be True or False"),
         ({"layer_learning_rate_decay": 0.0}, ValueError, "layer_learning_rate_decay must be"),
         ({"stop_pair_loss": -0.1}, ValueError, "stop_pair_loss must be a float > 0"),
+        ({"pretrained_mix": 1.5}, ValueError, "pretrained_mix must be a float in"),
     ],
 )
 def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
@@ -633,31 +634,56 @@ def test_layer_learning_rate_decay_reaches_the_optimiser(tiny_model, few, monkey
 
 
 @pytest.mark.parametrize(
-    "stop_pair_loss, epochs, stops", [(None, 2, False), (1e-9, 2, False), (10.0, 2, True)]
+    "stop_pair_loss, epochs, stops",
+    [(None, 2, False), (1e-9, 2, False), (10.0, 1, False), (10.0, 2, True)],
 )
-def test_stop_pair_loss_ends_training_once_the_window_is_below_it(
+def test_stop_pair_loss_ends_training_once_a_pair_returns_and_the_window_is_below_it(
     tiny_model, few, monkeypatch, stop_pair_loss, epochs, stops
 ):
     # Every step's loss is below 10 (cosine and target lie in [-1, 1]) and none reaches
-    # 1e-9 here: 10 stops after the first full window, in the first epoch; 1e-9 never.
+    # 1e-9 here. The first epoch draws no pair twice, so 10 never stops it (the N = 64
+    # case, where stopping on new pairs cost accuracy); the second epoch's first step
+    # brings pairs back, and 10 stops there. 1e-9 and None train every step.
     import fewshot._contrastive as contrastive
 
-    steps = []
+    steps, drawn = [], {}
     real = contrastive.cosine_similarity_loss
     monkeypatch.setattr(
         contrastive,
         "cosine_similarity_loss",
         lambda a, b, t: steps.append(real(a, b, t)) or steps[-1],
     )
+    spy_training(monkeypatch, lambda body, ids, pairs: drawn.update(pairs=pairs))
     X, y = few
     clf = make(tiny_model, stop_pair_loss=stop_pair_loss, epochs=epochs).fit(X, y)
-    every = -(-clf.n_pairs_ // 8) * epochs
-    assert every > contrastive.STOP_WINDOW
-    assert clf.n_steps_ == len(steps) == (contrastive.STOP_WINDOW if stops else every)
-    assert len(clf.train_loss_) == (1 if stops else epochs)
-    if stops:  # the epoch's loss is the mean over the pairs it trained on (full batches)
-        mean = np.mean([loss.item() for loss in steps])
-        assert clf.train_loss_[0] == pytest.approx(mean, rel=1e-6)
+    pairs = drawn["pairs"]
+    low, high = np.minimum(pairs.first, pairs.second), np.maximum(pairs.first, pairs.second)
+    unordered = set(zip(low.tolist(), high.tolist()))
+    assert len(unordered) == len(pairs)  # no pair twice within the first epoch
+    per_epoch = -(-clf.n_pairs_ // 8)
+    assert per_epoch > contrastive.STOP_WINDOW
+    assert clf.n_steps_ == len(steps) == (per_epoch + 1 if stops else per_epoch * epochs)
+    assert len(clf.train_loss_) == epochs
+    if stops:  # the last epoch's loss is the mean over the pairs it trained on (one step)
+        assert clf.train_loss_[-1] == pytest.approx(steps[-1].item(), rel=1e-6)
+
+
+def test_pretrained_mix_blends_the_starting_weights_back(tiny_model, few):
+    # Training is the same up to the blend, so each weight of the mixed body lies the
+    # given share of the way from the fine-tuned weight back to the pretrained one.
+    import torch
+    from transformers import AutoModel
+
+    tuned = make(tiny_model).fit(*few).body_.model.state_dict()
+    mixed = make(tiny_model, pretrained_mix=0.25).fit(*few).body_.model.state_dict()
+    start = AutoModel.from_pretrained(tiny_model).state_dict()
+    moved = 0
+    for name, weight in tuned.items():
+        key = name if name in start else name.split(".", 1)[1]
+        expected = weight + 0.25 * (start[key] - weight)
+        torch.testing.assert_close(mixed[name], expected, rtol=1e-5, atol=1e-6)
+        moved += not torch.equal(weight, start[key])
+    assert moved > 0
 
 
 @pytest.mark.parametrize("self_pairs", [False, True])
