@@ -259,7 +259,17 @@ FEWSHOT_VARIANTS = {
             ("stopreturn0.08", {"stop_pair_loss": 0.08}),
             ("mix0.3", {"pretrained_mix": 0.3}),
             ("mix0.5", {"pretrained_mix": 0.5}),
+            ("stopreturn0.06", {"stop_pair_loss": 0.06}),
         ]
+    },
+    # A larger learning rate with the stop, which keeps AG News from over-fitting its texts.
+    "fewshot_norm_auto_pad8_frozentok_selfpairs_lr6.5e-5_stopreturn0.08": {
+        "normalize": True,
+        "dtype": "auto",
+        "train_token_embeddings": False,
+        "self_pairs": True,
+        "body_learning_rate": 6.5e-5,
+        "stop_pair_loss": 0.08,
     },
     # The eighth measurement's defaults with written class descriptions (as
     # fewshot_written_norm_auto_cache16 on the earlier defaults).
