@@ -244,8 +244,9 @@ FEWSHOT_VARIANTS = {
     },
     # The rows of the two variants above were measured before stop_pair_loss waited for a
     # pair to come back (commit 36053a9): stopping on new pairs cut N = 64 short. Since
-    # then the same parameter waits; these run it, and blend pretrained weights back
-    # after training (pretrained_mix, WiSE-FT) instead of stopping.
+    # then the same parameter waits; these run it. The rows of ..._mix0.3 and ..._mix0.5
+    # blended pretrained weights back after training (WiSE-FT, commit f1c16e2); that option
+    # lost to the defaults and was removed.
     **{
         f"fewshot_norm_auto_pad8_frozentok_selfpairs_lr5e-5_{suffix}": {
             "normalize": True,
@@ -257,8 +258,6 @@ FEWSHOT_VARIANTS = {
         }
         for suffix, extra in [
             ("stopreturn0.08", {"stop_pair_loss": 0.08}),
-            ("mix0.3", {"pretrained_mix": 0.3}),
-            ("mix0.5", {"pretrained_mix": 0.5}),
             ("stopreturn0.06", {"stop_pair_loss": 0.06}),
         ]
     },
@@ -286,7 +285,11 @@ FEWSHOT_VARIANTS = {
 # of a text with itself: pinned under every variant (which may override them), so that a
 # rerun repeats the rows already in the CSVs.
 _BEFORE_EIGHTH = {"self_pairs": False, "body_learning_rate": 2e-5}
-FEWSHOT_VARIANTS = {name: {**_BEFORE_EIGHTH, **params} for name, params in FEWSHOT_VARIANTS.items()}
+# Until the tenth, training ran on every pair (stop_pair_loss=None); pinned the same way.
+_BEFORE_TENTH = {"stop_pair_loss": None}
+FEWSHOT_VARIANTS = {
+    name: {**_BEFORE_EIGHTH, **_BEFORE_TENTH, **params} for name, params in FEWSHOT_VARIANTS.items()
+}
 LABEL_TEXTS = {}  # dataset -> {label: label_text}, filled by load()
 # Written once from the dataset's definition (O'Neill et al., 2021: a counterfactual
 # statement describes something that did not happen or cannot), before any run with

@@ -115,7 +115,6 @@ def train_body(
     parameters=None,
     train_token_embeddings: bool = True,
     compute_dtype: str = "float32",
-    pretrained_mix: float = 0.0,
     progress: bool = False,
 ) -> TrainingLog:
     """Fine-tune ``body`` in place on ``pairs`` of ``token_ids``; return the losses and steps.
@@ -129,10 +128,6 @@ def train_body(
     While every pair is new the loss says how the body does on pairs it has not fitted,
     and stopping on it cut training short where it still paid (N = 64,
     docs/benchmarks.md); once pairs come back, a low loss means the few texts are fitted.
-
-    ``pretrained_mix`` blends that share of the starting weights back into every trained
-    parameter once training ends (weight-space ensembling, Wortsman et al., "Robust
-    fine-tuning of zero-shot models", CVPR 2022): 0.0 keeps the fine-tuned weights.
 
     With ``n_frozen`` the bottom blocks stay as they are: each distinct text runs through
     them once, its token states are kept, and every step trains only the blocks above
@@ -172,8 +167,6 @@ def train_body(
         parameter.requires_grad_(False)
     for parameter in trainable:
         parameter.requires_grad_(True)
-    # The starting point, for pretrained_mix.
-    initial = [p.detach().clone() for p in trainable] if pretrained_mix else []
     learning_rate = float(schedule.learning_rate)
     if schedule.layer_decay != 1.0:
         groups = layer_groups(body.blocks, trainable, learning_rate, schedule.layer_decay)
@@ -228,10 +221,6 @@ def train_body(
                 losses.append(epoch_loss / seen)
                 if stop:
                     break
-        if initial:
-            with torch.no_grad():
-                for parameter, start in zip(trainable, initial):
-                    parameter.lerp_(start, float(pretrained_mix))
     finally:
         network.eval()
         for parameter, flag in previous:
