@@ -173,7 +173,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         only draws them closer together. While every pair is new (64 texts per class
         draw no pair twice) training runs to the end. None trains on every pair.
         At 8 texts per class this ends AG News's fits (topics the pretrained body
-        already separates) at a third of their steps and brings it level with the
+        already separates) in under half their time and brings it level with the
         setfit library (from 0.8 behind); at 64 per class it never fires
         (docs/benchmarks.md).
     max_grad_norm : float or None, default=None
