@@ -267,6 +267,13 @@ FEWSHOT_VARIANTS = {
         "body_learning_rate": 5e-5,
         "label_descriptions": "written",
     },
+    # ... and the same on the tenth measurement's defaults (the stop at 0.08).
+    "fewshot_written_norm_auto_pad8_frozentok_selfpairs_lr5e-5_stopreturn0.08": {
+        **_EIGHTH_DEFAULTS,
+        "body_learning_rate": 5e-5,
+        "stop_pair_loss": 0.08,
+        "label_descriptions": "written",
+    },
 }
 # Until issue 12's eighth measurement the defaults were body_learning_rate=2e-5 and no pairs
 # of a text with itself: pinned under every variant (which may override them), so that a
