@@ -126,8 +126,8 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         each class's texts towards its description, and the head sees it too.
         ``"labels"`` uses string labels as their own descriptions; a dict maps every
         class to its text. Single-label ``y`` only. With descriptions fewshot led the
-        setfit library on all four benchmark datasets at 8 texts per class, by 5.3
-        points on the average over 10 seeds (docs/benchmarks.md).
+        setfit library on all four benchmark datasets at 8 texts per class, by 5.0
+        points on the average over 10 seeds with the other defaults (docs/benchmarks.md).
     head : sklearn classifier, default=None
         Fitted on the fine-tuned embeddings; None means ``LogisticRegression(max_iter=1000)``.
         Pass an estimator to tune it, e.g. ``GridSearchCV(..., {"head__C": [...]})``.
