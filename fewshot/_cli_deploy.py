@@ -14,6 +14,7 @@ from ._cli_support import (
     quiet_option,
     reported,
     texts_of,
+    trust_options,
 )
 
 __all__ = ["export", "serve"]
@@ -50,14 +51,12 @@ __all__ = ["export", "serve"]
     show_default=True,
     help="Column of --check-texts holding the texts.",
 )
-@click.option(
-    "--trust-remote-code",
-    is_flag=True,
-    help="Allow a folder saved with trust_remote_code=True (runs its model code).",
-)
+@trust_options
 @quiet_option
 @reported
-def export(model_dir, out, quantize, inputs, check_path, text_col, trust_remote_code, quiet):
+def export(
+    model_dir, out, quantize, inputs, check_path, text_col, trust_remote_code, trusted, quiet
+):
     """Export the model folder MODEL_DIR (from `fewshot train` or save) to one ONNX file OUT.
 
     The file goes from text to label and class probabilities with no Python model
@@ -80,7 +79,9 @@ def export(model_dir, out, quantize, inputs, check_path, text_col, trust_remote_
             raise InputError(f"--check-texts file '{check_path}' does not exist.")
         check_texts, _ = texts_of(read_table(check_path), text_col, check_path, True, quiet)
     try:
-        estimator = load_model(model_dir, device="cpu", trust_remote_code=trust_remote_code)
+        estimator = load_model(
+            model_dir, device="cpu", trust_remote_code=trust_remote_code, trusted=trusted
+        )
     except Exception as exc:  # unpacking a broken folder raises many types
         raise CommandError(f"cannot load the model in '{model_dir}': {first_line(exc)}") from exc
     note(quiet, f"Exporting {model_dir} to {out} ...")

@@ -28,6 +28,7 @@ _ORDER = (
     "fitted",
     "metadata",
     "estimator",
+    "head_file",
 )
 
 
@@ -72,6 +73,23 @@ def _value(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _head_check(folder: Path) -> str | None:
+    """What the folder's head file names, read as data: it is never built here."""
+    from ._persistence import HEAD_FILE
+    from ._trust import audit_head
+
+    file = folder / HEAD_FILE
+    if not file.is_file():
+        return None
+    try:
+        refused = audit_head(file).refused
+    except ValueError as exc:
+        return f"unreadable ({exc})"
+    if refused:
+        return "REFUSED, would not load: " + "; ".join(refused)
+    return "loads (every type on the allow-list)"
+
+
 @click.command()
 @click.argument("path", metavar="PATH", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
@@ -81,7 +99,8 @@ def info(path, as_json):
 
     Its manifest: kind, package versions, base model (id, revision, resolved commit,
     fingerprint), training data (size, class counts, hash), seeds, metrics, every
-    parameter and when it was made.
+    parameter and when it was made; for a folder, whether its head file passes the
+    trust check (read as data: nothing in it is loaded or run).
     """
     if not Path(path).exists():
         raise InputError(f"'{path}' does not exist.")
@@ -97,7 +116,9 @@ def info(path, as_json):
         title = f"fewshot model folder '{path}'"
     else:
         raise InputError(f"'{path}' is neither a fewshot model folder nor an .onnx file.")
-    if as_json:
+    if as_json:  # exactly what the file holds
         click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
-    else:
-        click.echo(format_manifest(manifest, title))
+        return
+    if Path(path).is_dir():
+        manifest = {**manifest, "head_file": _head_check(Path(path))}
+    click.echo(format_manifest(manifest, title))

@@ -27,6 +27,7 @@ __all__ = [
     "skip_option",
     "text_col_option",
     "texts_of",
+    "trust_options",
 ]
 
 
@@ -171,6 +172,23 @@ def skip_option(command):
         "--skip-bad-rows",
         is_flag=True,
         help="Skip rows whose text is missing or not text (default: refuse, naming them).",
+    )(command)
+
+
+def trust_options(command):
+    """``--trust-remote-code`` and ``--trust-type``: what a folder may do, said at the call."""
+    command = click.option(
+        "--trust-type",
+        "trusted",
+        multiple=True,
+        metavar="MODULE.CLASS",
+        help="Allow this type in the folder's head beyond fewshot's allow-list (repeat for "
+        "several). Only for a head you wrote yourself: the type is imported when loading.",
+    )(command)
+    return click.option(
+        "--trust-remote-code",
+        is_flag=True,
+        help="Allow a folder saved with trust_remote_code=True (runs its model code).",
     )(command)
 
 

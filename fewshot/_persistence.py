@@ -48,7 +48,6 @@ HEAD_FILE = "head.skops"
 ENCODER_FOLDER = "encoder"
 _LEGACY_SETFIT = "fewshot_setfit.json"
 _LEGACY_CLI = "fewshot-model.json"
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
 
 
 def new_manifest(
@@ -355,22 +354,38 @@ def dump_head(head, file: Path) -> None:
             info.external_attr = 0o600 << 16
             target.writestr(info, members[name])
     Path(file).write_bytes(buffer.getvalue())
+    _warn_if_refused(buffer.getvalue(), type(head).__name__)
 
 
-def load_head(folder: Path):
-    import skops.io
+def _warn_if_refused(data: bytes, name: str) -> None:
+    """Say at save time when the folder's head will need ``trusted=`` to load."""
+    import warnings
 
-    file = folder / HEAD_FILE
+    from ._trust import audit_head
+
+    refused = audit_head(data).refused
+    if refused:
+        warnings.warn(
+            f"The head ({name}) holds types outside fewshot's allow-list: "
+            f"{', '.join(refused)}. The folder is written, but loading it will refuse the "
+            "head unless the caller passes trusted=[those types] (--trust-type).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def load_head(folder: Path, trusted=None):
+    """The fitted head of a folder, if every type it names is on the allow-list.
+
+    ``trusted`` (the caller's, at this call) adds ``module.Class`` names; see
+    :mod:`fewshot._trust`. Nothing from a refused file is imported or run.
+    """
+    from ._trust import load_trusted_head
+
+    file = Path(folder) / HEAD_FILE
     if not file.is_file():
         raise ValueError(f"{str(folder)!r} has no {HEAD_FILE}; the folder is incomplete.")
-    untrusted = skops.io.get_untrusted_types(file=file)
-    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if foreign:
-        raise ValueError(
-            f"The head in {str(folder)!r} uses types outside scikit-learn and numpy "
-            f"({foreign}); refusing to load them. Load it with skops yourself if you trust it."
-        )
-    return skops.io.load(file, trusted=untrusted)
+    return load_trusted_head(file, trusted=trusted, where=repr(str(file)))
 
 
 def check_remote_code(folder: Path, params: dict, trust_remote_code: bool) -> None:

@@ -95,7 +95,9 @@ def _check_adapter_savable(clf, setfit_compatible: bool) -> None:
         )
 
 
-def read_setfit_folder(cls, directory, *, model=None, device="auto", trust_remote_code=False):
+def read_setfit_folder(
+    cls, directory, *, model=None, device="auto", trust_remote_code=False, trusted=None
+):
     """A ``cls`` (SetFitClassifier) from a folder; see ``SetFitClassifier.load``."""
     folder = Path(directory)
     manifest = read_manifest(folder, what="SetFitClassifier")
@@ -111,9 +113,8 @@ def read_setfit_folder(cls, directory, *, model=None, device="auto", trust_remot
             f"{str(folder)!r} holds its own fine-tuned encoder; model= is only for a LoRA "
             "adapter folder, whose base it names."
         )
-    return restore_setfit(
-        cls, folder, manifest, load_head(folder), device, model, trust_remote_code
-    )
+    head = load_head(folder, trusted)
+    return restore_setfit(cls, folder, manifest, head, device, model, trust_remote_code)
 
 
 def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote_code=False):

@@ -38,6 +38,7 @@ from ._cli_support import (
     skip_option,
     text_col_option,
     texts_of,
+    trust_options,
 )
 from ._tables import (
     WRITABLE,
@@ -334,15 +335,13 @@ def train(
     "(linear-probe folders; it must be the same weights). Required for a LoRA adapter "
     "folder: its base model.",
 )
-@click.option(
-    "--trust-remote-code",
-    is_flag=True,
-    help="Allow a folder saved with trust_remote_code=True (runs its model code).",
-)
+@trust_options
 @skip_option
 @quiet_option
 @reported
-def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip_bad_rows, quiet):
+def predict(
+    model_dir, input_path, text_col, out, model, trust_remote_code, trusted, skip_bad_rows, quiet
+):
     """Predict a label and class probabilities for every row of INPUT, in input order.
 
     Writes columns `label` (the most probable class) and `proba_<class>` (one per
@@ -359,7 +358,9 @@ def predict(model_dir, input_path, text_col, out, model, trust_remote_code, skip
         raise InputError(f"model folder '{model_dir}' does not exist.")
     manifest = read_manifest(model_dir)
     try:
-        clf = load_model(model_dir, model=model, trust_remote_code=trust_remote_code)
+        clf = load_model(
+            model_dir, model=model, trust_remote_code=trust_remote_code, trusted=trusted
+        )
     except Exception as exc:  # unpacking a broken folder raises many types
         raise CommandError(f"cannot load the model in '{model_dir}': {first_line(exc)}") from exc
     text_col = text_col or manifest.get("metadata", {}).get("text_col", "text")

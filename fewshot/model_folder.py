@@ -24,8 +24,11 @@ caller names its base with ``model=`` (the error without it says which base was
 recorded), and a base whose files' fingerprint differs from the recorded one is refused.
 The trust rule, the same for every kind:
 
-- weights load from safetensors only; the head loads with skops trusting scikit-learn
-  and numpy types only (never pickle, never fewshot or third-party types);
+- weights load from safetensors only; the head's skops schema is read as data first and
+  every type it names must be on an explicit allow-list (the scikit-learn heads fewshot
+  writes and the documented head types, numpy data; :mod:`fewshot._trust`): a function,
+  a class called with stored arguments or any other type is refused before skops builds
+  anything, unless the caller names it in ``trusted=`` at that call (never pickle);
 - remote code stays off: a folder whose stored parameters ask for it is refused unless
   the caller passes ``trust_remote_code=True`` to :func:`load_model` themselves;
 - a model reference stored in the manifest is provenance only and is never followed;
@@ -223,7 +226,9 @@ def _split_pipeline(estimator):
 # -- reading ---------------------------------------------------------------------------
 
 
-def load_model(directory, *, model=None, device="auto", trust_remote_code: bool = False):
+def load_model(
+    directory, *, model=None, device="auto", trust_remote_code: bool = False, trusted=None
+):
     """Load a model folder written by :func:`save_model`, ``SetFitClassifier.save`` or the CLI.
 
     Parameters
@@ -241,6 +246,11 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
     trust_remote_code : bool, default=False
         Allow a folder saved with ``trust_remote_code=True`` to load (its model code
         then runs). Never implied by anything stored in the folder.
+    trusted : list of str or type, optional
+        Types a custom head needs beyond the allow-list (:data:`fewshot._trust.HEAD_TYPES`:
+        the heads fewshot writes and the documented head types), allowed at this call
+        only, never stored in the folder. A head that names anything else (a function,
+        a class not on the list) is refused before skops reads it.
 
     Returns
     -------
@@ -259,14 +269,16 @@ def load_model(directory, *, model=None, device="auto", trust_remote_code: bool 
                 f"{str(folder)!r} holds its own fine-tuned encoder; model= is not used for "
                 "a SetFit folder."
             )
-        return restore_setfit(SetFitClassifier, folder, manifest, load_head(folder), device)
+        head = load_head(folder, trusted)
+        return restore_setfit(SetFitClassifier, folder, manifest, head, device)
     if kind == ADAPTER_KIND:
-        head = load_head(folder)
+        head = load_head(folder, trusted)
         return restore_setfit(
             SetFitClassifier, folder, manifest, head, device, model, trust_remote_code
         )
     if kind == "pipeline":
-        return _load_pipeline(folder, manifest, params, model, device, trust_remote_code)
+        head = load_head(folder, trusted)
+        return _load_pipeline(folder, manifest, params, head, model, device, trust_remote_code)
     if kind == "head":
         return _load_head_classifier(folder, manifest, params, model, device, trust_remote_code)
     raise ValueError(f"{str(folder)!r} holds an unknown model kind {kind!r}; upgrade fewshot.")
@@ -298,10 +310,9 @@ def _encoder_params(folder, manifest, params, model, device, trust_remote_code) 
     return params
 
 
-def _load_pipeline(folder, manifest, params, model, device, trust_remote_code):
+def _load_pipeline(folder, manifest, params, head, model, device, trust_remote_code):
     from sklearn.pipeline import Pipeline
 
-    head = load_head(folder)
     params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
     embedder = DistilEmbedder(**params)
     restore_provenance(embedder, manifest, keys=("base_model", "training_data"))

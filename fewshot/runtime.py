@@ -90,28 +90,47 @@ def read_manifest(path) -> dict:
         ``kind``, ``inputs``, ``outputs``, ``classes``, ``max_length``, ``checks``
         (the agreement measured at export) and the rest of the manifest.
     """
-    ort = _import_onnxruntime()
+    _, manifest = _read_checked(path)
+    return manifest
+
+
+def _read_checked(path) -> tuple[bytes, dict]:
+    """The file's bytes and manifest, once the bytes are read as data and pass the audit.
+
+    Nothing outside the standard ops and the tokenizer runs, and nothing is read from
+    other files (:mod:`fewshot._onnx_audit`); ONNX Runtime gets these same bytes.
+    """
+    from ._onnx_audit import UntrustedGraphError, audit_onnx
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"ONNX file {path!r} does not exist.")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = _session(ort, path, options, ["CPUExecutionProvider"])
-    return _manifest_of(session, path)
+    with open(path, "rb") as file:
+        data = file.read()
+    audit = audit_onnx(data, repr(path))
+    refused = audit.refused
+    if refused:
+        raise UntrustedGraphError(
+            f"{path!r} holds {', '.join(refused)}: a fewshot export runs standard ONNX ops "
+            "and its tokenizer only, from one file, so it is refused and nothing in it ran. "
+            "Export the model again with fewshot export."
+        )
+    return data, _manifest_of(audit.metadata, path)
 
 
-def _manifest_of(session, where: str) -> dict:
-    metadata = session.get_modelmeta().custom_metadata_map
+def _manifest_of(metadata: dict, where: str) -> dict:
     if MANIFEST_KEY not in metadata:
         raise ValueError(f"{where!r} is not a fewshot export (no {MANIFEST_KEY!r} manifest).")
     try:
         manifest = json.loads(metadata[MANIFEST_KEY])
     except ValueError as exc:
         raise ValueError(f"{where!r} has an unreadable {MANIFEST_KEY!r} manifest ({exc}).") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{where!r} has a {MANIFEST_KEY!r} manifest that is not an object.")
     return _check_manifest(manifest, repr(where))
 
 
-def _session(ort, path: str, options, providers):
+def _session(ort, model: bytes, options, providers):
     """An InferenceSession with the extensions' custom ops registered when installed.
 
     Registering is a library load of a few milliseconds; when the extensions are not
@@ -121,12 +140,12 @@ def _session(ort, path: str, options, providers):
         options.register_custom_ops_library(_extensions_library())
     except ImportError as missing:
         try:
-            return ort.InferenceSession(path, options, providers=providers)
+            return ort.InferenceSession(model, options, providers=providers)
         except Exception as exc:
             if CUSTOM_DOMAIN in str(exc):
                 raise missing from exc
             raise
-    return ort.InferenceSession(path, options, providers=providers)
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 class OnnxClassifier:
@@ -187,10 +206,8 @@ class OnnxClassifier:
         if n_threads is not None:
             options.intra_op_num_threads = n_threads
             options.inter_op_num_threads = 1
-        self._session = _session(
-            ort, self.path, options, list(providers or ["CPUExecutionProvider"])
-        )
-        self.manifest = _manifest_of(self._session, self.path)
+        data, self.manifest = _read_checked(self.path)
+        self._session = _session(ort, data, options, list(providers or ["CPUExecutionProvider"]))
         self.kind = self.manifest.get("kind")
         self.inputs = self.manifest.get("inputs", "text")
         classes = self.manifest.get("classes")

@@ -621,7 +621,7 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     @classmethod
     def load(
-        cls, directory, *, model=None, device="auto", trust_remote_code=False
+        cls, directory, *, model=None, device="auto", trust_remote_code=False, trusted=None
     ) -> SetFitClassifier:
         """Load a classifier written by :meth:`save`; predictions are identical.
 
@@ -637,13 +637,22 @@ class SetFitClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         trust_remote_code : bool, default=False
             Needed (and only honoured when passed here) for a folder saved with
             ``trust_remote_code=True``.
+        trusted : list of str or type, optional
+            Types a custom head needs beyond the allow-list of
+            :data:`fewshot._trust.HEAD_TYPES`, allowed at this call only (never stored
+            in the folder). A head naming anything else is refused before it is read.
 
         Returns
         -------
         SetFitClassifier
         """
         return read_setfit_folder(
-            cls, directory, model=model, device=device, trust_remote_code=trust_remote_code
+            cls,
+            directory,
+            model=model,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            trusted=trusted,
         )
 
     # -- pickling: weights travel as safetensors bytes, not as pickled tensors -----------

@@ -10,7 +10,6 @@ benchmarks/latency.py.
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,7 +31,6 @@ from fewshot.export import ExportReport, to_onnx  # noqa: E402
 from fewshot.runtime import MANIFEST_KEY, TOKENIZER_KEY, OnnxClassifier, read_manifest  # noqa: E402
 
 TOLERANCE = 1e-4
-RUNTIME_FILE = Path(__file__).resolve().parents[1] / "fewshot" / "runtime.py"
 # One check text is longer than the tiny model's 128 tokens on purpose (cut as in Python).
 pytestmark = pytest.mark.filterwarnings("ignore::fewshot._encoding.TruncationWarning")
 
@@ -242,9 +240,7 @@ class Refuse(importlib.abc.MetaPathFinder):
             raise ImportError(name + " is blocked in this test")
 
 sys.meta_path.insert(0, Refuse())
-spec = importlib.util.spec_from_file_location("fewshot_runtime", {str(RUNTIME_FILE)!r})
-runtime = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(runtime)
+from fewshot import runtime
 print(json.dumps(runtime.OnnxClassifier({str(path)!r}).predict({ids[:5]!r}).tolist()))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -172,22 +172,6 @@ def _check_blocked_result(result, fitted, texts):
     np.testing.assert_allclose(out["proba"], clf.predict_proba(texts), atol=1e-4)
 
 
-def test_runtime_module_predicts_where_torch_transformers_and_sklearn_cannot_import(
-    onnx_file, fitted, tmp_path
-):
-    texts = fitted[1][:6] + ["late again"]
-    # The module file itself, loaded on its own: nothing it imports may need them.
-    code = f"""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "fewshot_runtime", {str(ROOT / "fewshot" / "runtime.py")!r})
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    OnnxClassifier = module.OnnxClassifier
-    """ + _PREDICT.format(path=str(onnx_file), texts=texts)
-    _check_blocked_result(_run_blocked(code, tmp_path), fitted, texts)
-
-
 def test_import_fewshot_runtime_without_torch(onnx_file, fitted, tmp_path):
     texts = fitted[1][:3]
     code = "from fewshot.runtime import OnnxClassifier\n" + textwrap.dedent(
