@@ -95,8 +95,8 @@ def main(argv=None):
     import numpy as np
     import torch
 
-    from fewshot._precision import bf16_native
     from fewshot.data import sample_per_class
+    from fewshot.setfit._precision import bf16_native
 
     print(f"# {machine()}; {load_average()} at start")
     print(f"# device {args.device}; native bfloat16: {bf16_native(torch.device(args.device))}")

@@ -216,7 +216,7 @@ def main(argv=None):
         setfit_model = minilm_path()
         head_model = make_anchor_model(Path(tempfile.gettempdir()) / "fewshot-anchor-shaped")
         results = args.results
-    from fewshot._encoding import TruncationWarning
+    from fewshot._core.encoding import TruncationWarning
 
     # Texts longer than max_length are cut, as in fewshot_accuracy.py; say so once, here.
     warnings.filterwarnings("ignore", category=TruncationWarning)

@@ -157,14 +157,14 @@ FEWSHOT_VARIANTS = {
     # the CPU has it, float32 prediction (dtype="auto").
     "fewshot_norm_auto": {"normalize": True, "dtype": "auto"},
     # The same parameters measured after training steps were split into length-sorted
-    # chunks (fewshot._contrastive.length_chunks): same settings, new code, so new rows.
+    # chunks (fewshot.setfit._training.length_chunks): same settings, new code, so new rows.
     "fewshot_norm_auto_chunked": {"normalize": True, "dtype": "auto"},
-    # ... and after AdamW became torch's fused kernel (fewshot._contrastive.adamw).
+    # ... and after AdamW became torch's fused kernel (fewshot.setfit._training.adamw).
     "fewshot_norm_auto_fused": {"normalize": True, "dtype": "auto"},
-    # ... and after bfloat16 fits bounded oneDNN's kernel cache (fewshot._precision).
+    # ... and after bfloat16 fits bounded oneDNN's kernel cache (fewshot.setfit._precision).
     "fewshot_norm_auto_cache16": {"normalize": True, "dtype": "auto"},
     # ... and after training batches were padded to a multiple of 8 tokens
-    # (fewshot._contrastive.TRAINING_PAD_MULTIPLE).
+    # (fewshot.setfit._training.TRAINING_PAD_MULTIPLE).
     "fewshot_norm_auto_pad8": {"normalize": True, "dtype": "auto"},
     # ... with the gradient clipped at 1.0 before each step, as the setfit library's trainer does.
     "fewshot_norm_auto_pad8_clip1": {"normalize": True, "dtype": "auto", "max_grad_norm": 1.0},

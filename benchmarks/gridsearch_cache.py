@@ -28,7 +28,7 @@ def main():
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
 
-    import fewshot._encoding as encoding
+    import fewshot._core.encoding as encoding
     from fewshot import DistilEmbedder, EmbeddingCache
 
     texts, labels = load_texts("sst2", "train", args.n)

@@ -306,7 +306,7 @@ def main():
 
         from transformers import AutoTokenizer
 
-        from fewshot._encoding import TruncationWarning
+        from fewshot._core.encoding import TruncationWarning
 
         warnings.simplefilter("ignore", TruncationWarning)  # long texts of the tiny model
 

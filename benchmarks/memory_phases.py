@@ -84,7 +84,7 @@ def fit_fewshot(mode, X, y):
     for name in ("load_model_for", "trainable_copy", "train_body"):
         marked(setfit_module, name)
     if "shared" in mode:
-        from fewshot._loading import get_model
+        from fewshot._core.loading import get_model
 
         get_model(minilm_path())
     if "mmap" in mode:
@@ -96,7 +96,7 @@ def fit_fewshot(mode, X, y):
 
         ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX: every thread shares one heap
     if "_pad" in mode:  # training batches padded to a multiple of K tokens (1: not rounded)
-        import fewshot._contrastive as contrastive
+        import fewshot.setfit._training as contrastive
 
         contrastive.TRAINING_PAD_MULTIPLE = int(mode.split("_pad")[1].split("_")[0])
     if "_cache" in mode:  # the user's setting wins over fewshot's bound

@@ -112,7 +112,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--results", default=str(ROOT / "benchmarks/results/prompt_probe.csv"))
     args = parser.parse_args(argv)
-    from fewshot._encoding import TruncationWarning
+    from fewshot._core.encoding import TruncationWarning
 
     warnings.filterwarnings("ignore", category=TruncationWarning)  # as fewshot_accuracy.py
     print(load_average())

@@ -23,8 +23,8 @@ matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from fewshot import probe_layers  # noqa: E402
+from fewshot.cli import pick_model  # noqa: E402
 from fewshot.data import load_customer_feedback  # noqa: E402
-from fewshot.demo import pick_model  # noqa: E402
 from fewshot.viz import plot_layers  # noqa: E402
 
 

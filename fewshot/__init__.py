@@ -3,12 +3,17 @@
 import importlib
 from typing import TYPE_CHECKING
 
+from . import _moved
+from ._version import __version__
+
+_moved.install()  # fewshot.sampling, fewshot.pooling, fewshot.demo: see fewshot._moved
+
 # Public names load on first use, so ``import fewshot.runtime`` (the torch-free ONNX
 # runtime) does not pull in torch, transformers or scikit-learn through this file.
 _LAZY = {
-    "TruncationWarning": "._encoding",
-    "DEFAULT_MODEL": "._loading",
-    "ModelNotFoundError": "._loading",
+    "TruncationWarning": "._core.encoding",
+    "DEFAULT_MODEL": "._core.loading",
+    "ModelNotFoundError": "._core.loading",
     "CacheWarning": ".cache",
     "EmbeddingCache": ".cache",
     "DistilEmbedder": ".embedder",
@@ -17,20 +22,19 @@ _LAZY = {
     "save_model": ".model_folder",
     "ProbeResult": ".probe",
     "probe_layers": ".probe",
-    "sample_pairs": ".sampling",
+    "sample_pairs": ".setfit",
     "SetFitClassifier": ".setfit",
 }
 
 if TYPE_CHECKING:  # what type checkers and the docs see
-    from ._encoding import TruncationWarning
-    from ._loading import DEFAULT_MODEL, ModelNotFoundError
+    from ._core.encoding import TruncationWarning
+    from ._core.loading import DEFAULT_MODEL, ModelNotFoundError
     from .cache import CacheWarning, EmbeddingCache
     from .embedder import DistilEmbedder
     from .head_classifier import HeadClassifier
     from .model_folder import load_model, save_model
     from .probe import ProbeResult, probe_layers
-    from .sampling import sample_pairs
-    from .setfit import SetFitClassifier
+    from .setfit import SetFitClassifier, sample_pairs
 
 
 def __getattr__(name):
@@ -45,8 +49,6 @@ def __getattr__(name):
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -81,9 +83,9 @@ def clear_caches() -> None:
     >>> import fewshot
     >>> fewshot.clear_caches()
     """
-    from ._backends import clear_sessions
-    from ._loading import clear_loaded_models
-    from ._plan import clear_cache_handles
+    from ._core.loading import clear_loaded_models
+    from ._core.onnx_backend import clear_sessions
+    from ._core.plan import clear_cache_handles
 
     clear_loaded_models()
     clear_sessions()

@@ -1,5 +1,5 @@
 """``python -m fewshot`` runs the command line (same as the ``fewshot`` script)."""
 
-from .cli import main
+from .cli._main import main
 
 main()

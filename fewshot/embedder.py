@@ -7,11 +7,11 @@ import os
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
-from ._encoding import head_labels
-from ._loading import DEFAULT_MODEL
-from ._params import embedding_plan
-from ._provenance import base_record, training_data_record
-from ._validation import check_texts
+from ._core.encoding import head_labels
+from ._core.loading import DEFAULT_MODEL
+from ._estimator.params import embedding_plan
+from ._estimator.validation import check_texts
+from ._folder.provenance import base_record, training_data_record
 
 __all__ = ["DistilEmbedder", "as_embedder"]
 

@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from ._predict import labels_and_proba
-from ._validation import check_labels
-from .data import sample_per_class
+from ._estimator.predict import labels_and_proba
+from ._estimator.validation import check_labels
+from .data._datasets import sample_per_class
 
 __all__ = [
     "METRICS",
@@ -38,7 +38,7 @@ def _metric(scoring):
     """``(name, score(model, X, y, with_proba) -> (score, predict seconds, proba or None))``.
 
     With ``with_proba``, a metric on predicted labels also returns the probabilities,
-    from the same pass through the encoder (:func:`fewshot._predict.labels_and_proba`),
+    from the same pass through the encoder (:func:`fewshot._estimator.predict.labels_and_proba`),
     so recording calibration does not embed the test set a second time.
     """
     from sklearn.metrics import get_scorer, get_scorer_names
@@ -324,7 +324,7 @@ def plot_learning_curve(runs, ax=None):
     -------
     matplotlib.axes.Axes
     """
-    from ._optional import require
+    from ._core.optional import require
 
     plt = require("matplotlib.pyplot", extra="viz", feature="plot_learning_curve")
 

@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._encoding import head_labels
-from ._head_calibration import (
+from ._core.encoding import head_labels
+from ._core.loading import DEFAULT_MODEL
+from ._estimator.head_calibration import (
     LabelMap,
     Temperature,
     fit_temperature,
@@ -22,8 +23,7 @@ from ._head_calibration import (
     match_head_class,
     softmax,
 )
-from ._loading import DEFAULT_MODEL
-from ._params import (
+from ._estimator.params import (
     ENCODING_CONSTRAINTS,
     CacheReference,
     DType,
@@ -34,8 +34,8 @@ from ._params import (
     resolve_plan,
     validate_params,
 )
-from ._provenance import base_record, restore_provenance, training_data_record
-from ._validation import check_class_labels, check_labels, check_texts, plain
+from ._estimator.validation import check_class_labels, check_labels, check_texts, plain
+from ._folder.provenance import base_record, restore_provenance, training_data_record
 
 __all__ = [
     "HeadClassifier",
@@ -130,7 +130,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         recorded in a saved folder's manifest.
     training_data_ : dict or None
         Size, class counts and SHA-256 of the texts and labels ``fit`` was given
-        (``fewshot._provenance.training_data_record``); None after ``fit()`` without texts.
+        (``fewshot._folder.provenance.training_data_record``); None after ``fit()`` without texts.
     prompt_ : str or None
         The prompt applied (``prompt``, or the folder's default prompt when None).
 

@@ -26,7 +26,7 @@ The trust rule, the same for every kind:
 
 - weights load from safetensors only; the head's skops schema is read as data first and
   every type it names must be on an explicit allow-list (the scikit-learn heads fewshot
-  writes and the documented head types, numpy data; :mod:`fewshot._trust`): a function,
+  writes and the documented head types, numpy data; :mod:`fewshot._folder.trust`): a function,
   a class called with stored arguments or any other type is refused before skops builds
   anything, unless the caller names it in ``trusted=`` at that call (never pickle);
 - remote code stays off: a folder whose stored parameters ask for it is refused unless
@@ -47,8 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._adapters import ADAPTER_KIND
-from ._persistence import (
+from ._folder.format import (
     ENCODER_FOLDER,
     HEAD_FILE,
     MANIFEST,
@@ -60,10 +59,11 @@ from ._persistence import (
     write_encoder,
     write_manifest,
 )
-from ._provenance import check_base, check_versions, restore_provenance
-from ._setfit_folder import restore_setfit
+from ._folder.provenance import check_base, check_versions, restore_provenance
 from .embedder import DistilEmbedder
-from .setfit import SetFitClassifier
+from .setfit._classifier import SetFitClassifier
+from .setfit._folder import restore_setfit
+from .setfit._lora import ADAPTER_KIND
 
 __all__ = ["MANIFEST", "load_model", "save_model"]
 
@@ -104,7 +104,7 @@ def save_model(
     Every folder records its provenance in the manifest (package versions, the base
     model's id, revision, resolved commit and fingerprint, every parameter, the
     training data's size, class counts and hash, the seeds, metrics and creation time;
-    see :mod:`fewshot._provenance`) and a ``README.md`` model card generated from it.
+    see :mod:`fewshot._folder.provenance`) and a ``README.md`` model card generated from it.
     For a Pipeline the training data is what its ``DistilEmbedder`` saw in ``fit``.
 
     Examples
@@ -133,7 +133,7 @@ def save_model(
         return _save_head_classifier(estimator, directory, metadata, metrics)
     from sklearn.utils.validation import check_is_fitted
 
-    from ._params import embedding_plan
+    from ._estimator.params import embedding_plan
 
     embedder, head = _split_pipeline(estimator)
     check_is_fitted(head)
@@ -247,7 +247,7 @@ def load_model(
         Allow a folder saved with ``trust_remote_code=True`` to load (its model code
         then runs). Never implied by anything stored in the folder.
     trusted : list of str or type, optional
-        Types a custom head needs beyond the allow-list (:data:`fewshot._trust.HEAD_TYPES`:
+        Types a custom head needs beyond the allow-list (:data:`fewshot._folder.trust.HEAD_TYPES`:
         the heads fewshot writes and the documented head types), allowed at this call
         only, never stored in the folder. A head that names anything else (a function,
         a class not on the list) is refused before skops reads it.
@@ -290,7 +290,7 @@ def _encoder_params(folder, manifest, params, model, device, trust_remote_code) 
     The one place a pipeline or head folder's weights are found: never a reference stored
     in the manifest, and a caller's model must have the fingerprint that was saved.
     """
-    from ._params import load_model_for
+    from ._estimator.params import load_model_for
 
     base = manifest.get("base_model") or {}
     params = dict(params)

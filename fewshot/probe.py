@@ -15,12 +15,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_val_score
 from threadpoolctl import threadpool_limits
 
-from ._encoding import l2_normalize
-from ._loading import DEFAULT_MODEL
-from ._params import embedding_plan, resolved_normalize
-from ._validation import check_labels, check_texts
+from ._core.encoding import l2_normalize
+from ._core.loading import DEFAULT_MODEL
+from ._core.pooling import POOLINGS
+from ._estimator.params import embedding_plan, resolved_normalize
+from ._estimator.validation import check_labels, check_texts
 from .embedder import as_embedder
-from .pooling import POOLINGS
 
 __all__ = ["ProbeResult", "probe_layers"]
 
@@ -121,7 +121,7 @@ class ProbeResult:
 
         See :func:`fewshot.viz.plot_probe`.
         """
-        from .viz import plot_probe
+        from .viz._figures import plot_probe
 
         return plot_probe(self, ax=ax)
 

@@ -121,7 +121,7 @@ def make_tiny_distilbert(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DistilBertForSequenceClassification(config)
-    from ._loading import quiet_transformers
+    from ._core.loading import quiet_transformers
 
     with quiet_transformers():
         model.save_pretrained(path, safe_serialization=True)

@@ -266,7 +266,7 @@ from sklearn.pipeline import Pipeline
 import fewshot
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier
 from fewshot.data import read_split, sample_per_class
-from fewshot.demo import pick_model
+from fewshot.cli import pick_model
 from fewshot.evaluation import evaluate_few_shot, expected_calibration_error, summarize
 from fewshot.evaluation import plot_learning_curve
 from fewshot.viz import plot_calibration

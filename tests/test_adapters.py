@@ -12,7 +12,7 @@ from sklearn.base import clone
 
 import fewshot
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier, load_model
-from fewshot._loading import get_model
+from fewshot._core.loading import get_model
 from fewshot.testing import make_tiny_distilbert
 
 pytest.importorskip("peft")
@@ -111,8 +111,8 @@ def test_train_layers_covering_every_block_is_plain_adapter_training(tiny_model,
 def test_frozen_states_with_an_adapter_in_the_top_blocks(fitted_top, few):
     # With train_layers the bottom blocks run once (eval mode); the same adapter then
     # embeds exactly as a full forward of the adapter body.
-    from fewshot._contrastive import _from_states, _frozen_states
-    from fewshot._encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot.setfit._training import _from_states, _frozen_states
 
     X, _ = few
     body = fitted_top.body_
@@ -210,7 +210,7 @@ def test_the_recorded_base_is_named_not_followed(tiny_model, fitted, tmp_path, m
     fitted.save(tmp_path)
     loads = []
     monkeypatch.setattr(
-        "fewshot._params.load_model_for", lambda params: loads.append(params) or 1 / 0
+        "fewshot._estimator.params.load_model_for", lambda params: loads.append(params) or 1 / 0
     )
     with pytest.raises(ValueError, match="pass its base as model=") as error:
         load_model(tmp_path)
@@ -306,8 +306,8 @@ def test_onnx_export_merges_the_adapter(few, fitted, tmp_path):
 def test_bert_and_mpnet_layers_are_found():
     from transformers import BertConfig, BertModel, MPNetConfig, MPNetModel
 
-    from fewshot._adapters import lora_target_modules
-    from fewshot._loading import LoadedModel, find_blocks
+    from fewshot._core.loading import LoadedModel, find_blocks
+    from fewshot.setfit._lora import lora_target_modules
 
     shape = dict(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
     for config, cls, query in (

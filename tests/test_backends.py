@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from fewshot import DistilEmbedder, EmbeddingCache, _backends
+from fewshot import DistilEmbedder, EmbeddingCache
+from fewshot._core import onnx_backend as _backends
 
 
 def cosines(a, b):
@@ -57,7 +58,7 @@ def test_one_export_per_depth_reused_for_layer_subsets(tiny_model, texts, refere
 
     import onnx
 
-    from fewshot._loading import get_model
+    from fewshot._core.loading import get_model
 
     folder = _backends.export_folder(get_model(tiny_model, device="cpu"), (0, 1, 2, 3), False)
     graph = onnx.load(os.path.join(folder, "model.onnx")).graph
@@ -80,7 +81,7 @@ def test_onnx_goes_through_the_cache_with_its_own_keys(tiny_model, texts, tmp_pa
 def test_threads_default_to_torch_and_explicit_count_is_restored(tiny_model, texts):
     before = torch.get_num_threads()
     seen = []
-    from fewshot._loading import get_model
+    from fewshot._core.loading import get_model
 
     loaded = get_model(tiny_model, device="cpu")
     handle = loaded.blocks[0].register_forward_hook(lambda *a: seen.append(torch.get_num_threads()))

@@ -14,8 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from fewshot import DistilEmbedder, load_model
-from fewshot._tables import atomic_file
 from fewshot.cli import cli
+from fewshot.cli._tables import atomic_file
 from fewshot.data import load_customer_feedback
 from fewshot.model_folder import MANIFEST
 

@@ -6,8 +6,8 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 from fewshot import DistilEmbedder
-from fewshot._loading import get_model
-from fewshot._params import embedding_plan
+from fewshot._core.loading import get_model
+from fewshot._estimator.params import embedding_plan
 
 
 def reference_hidden_states(path, texts, max_length=512):
@@ -113,7 +113,7 @@ def test_outputs_follow_input_order(tiny_model, texts):
     X_shuffled = embedder.transform([texts[i] for i in permutation])
     np.testing.assert_allclose(X_shuffled, X[permutation], atol=1e-5)
     # Streaming in small blocks keeps the order too.
-    from fewshot._encoding import encode
+    from fewshot._core.encoding import encode
 
     plan = embedding_plan(embedder)
     loaded, spec = plan.loaded, plan.spec

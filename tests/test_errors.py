@@ -77,7 +77,7 @@ def test_unknown_hub_id_offline_fails_fast_and_explains(monkeypatch):
 def test_unreachable_hub_fails_without_retrying(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr("fewshot._loading._hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("fewshot._core.loading._hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelNotFoundError, match=r"hub cannot be reached"):
         DistilEmbedder(model="someone/not-a-real-model").fit()
 

@@ -26,13 +26,14 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxruntime_extensions")
 pytest.importorskip("onnxscript")
 
-from fewshot import _export_encoder, _export_tokenizer  # noqa: E402
 from fewshot.export import ExportReport, to_onnx  # noqa: E402
+from fewshot.export import _encoder as _export_encoder  # noqa: E402
+from fewshot.export import _tokenizer as _export_tokenizer  # noqa: E402
 from fewshot.runtime import MANIFEST_KEY, TOKENIZER_KEY, OnnxClassifier, read_manifest  # noqa: E402
 
 TOLERANCE = 1e-4
 # One check text is longer than the tiny model's 128 tokens on purpose (cut as in Python).
-pytestmark = pytest.mark.filterwarnings("ignore::fewshot._encoding.TruncationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::fewshot._core.encoding.TruncationWarning")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 import fewshot
 from fewshot import DistilEmbedder, EmbeddingCache, HeadClassifier, load_model, save_model
-from fewshot._head_calibration import fit_temperature
+from fewshot._estimator.head_calibration import fit_temperature
 from fewshot.evaluation import expected_calibration_error
 from fewshot.testing import make_tiny_distilbert, tiny_vocabulary
 

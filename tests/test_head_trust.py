@@ -36,8 +36,8 @@ from sklearn.preprocessing import FunctionTransformer, Normalizer, StandardScale
 from sklearn.svm import SVC, LinearSVC
 
 from fewshot import DistilEmbedder, SetFitClassifier, load_model, save_model
-from fewshot._persistence import dump_head, load_head
-from fewshot._trust import (
+from fewshot._folder.format import dump_head, load_head
+from fewshot._folder.trust import (
     HEAD_TYPES,
     REDUCE_TYPES,
     UntrustedTypeError,
@@ -420,8 +420,8 @@ def _external_data(onnx, model):
     ids=["pyop", "subgraph-domain", "external-data"],
 )
 def test_a_tampered_onnx_file_is_refused_on_every_path(onnx_file, tmp_path, change, named):
-    from fewshot._onnx_audit import UntrustedGraphError
     from fewshot.runtime import OnnxClassifier, read_manifest
+    from fewshot.runtime._audit import UntrustedGraphError
     from fewshot.serve import create_app
 
     bad = _rewrite_onnx(onnx_file, tmp_path / "bad.onnx", change)
@@ -436,8 +436,8 @@ def test_a_tampered_onnx_file_is_refused_on_every_path(onnx_file, tmp_path, chan
 
 
 def test_a_clean_export_passes_and_reads_its_manifest_without_a_session(onnx_file):
-    from fewshot._onnx_audit import audit_onnx
     from fewshot.runtime import MANIFEST_KEY, OnnxClassifier, read_manifest
+    from fewshot.runtime._audit import audit_onnx
 
     audit = audit_onnx(onnx_file.read_bytes())
     assert audit.refused == () and MANIFEST_KEY in audit.metadata
@@ -448,7 +448,7 @@ def test_a_clean_export_passes_and_reads_its_manifest_without_a_session(onnx_fil
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_are_an_error_never_a_crash(data):
-    from fewshot._onnx_audit import audit_onnx
+    from fewshot.runtime._audit import audit_onnx
 
     try:
         audit_onnx(data)

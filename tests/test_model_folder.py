@@ -67,7 +67,7 @@ def test_pipeline_round_trip_is_self_contained(tiny_model, feedback, tmp_path):
 
 
 def test_the_head_file_holds_only_listed_types(tiny_model, feedback, tmp_path):
-    from fewshot._trust import HEAD_TYPES
+    from fewshot._folder.trust import HEAD_TYPES
 
     texts, topics = feedback
     folder = save_model(_pipeline(tiny_model).fit(texts, topics), tmp_path / "m")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fewshot import SetFitClassifier, load_model
-from fewshot._precision import (
+from fewshot.setfit._precision import (
     ONEDNN_CACHE_CAPACITY,
     bf16_native,
     compute_autocast,
@@ -99,7 +99,7 @@ def test_float32_never_autocasts(tiny_model, few):
 
 
 def test_auto_picks_bf16_exactly_where_native(tiny_model, few, monkeypatch):
-    import fewshot._precision as precision
+    import fewshot.setfit._precision as precision
 
     for native, expected in ((True, "bfloat16"), (False, "float32")):
         monkeypatch.setattr(precision, "bf16_native", lambda device, native=native: native)

@@ -9,8 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from fewshot import DistilEmbedder, ProbeResult, probe_layers
-from fewshot._encoding import EncodingSpec, encode
-from fewshot._loading import get_model
+from fewshot._core.encoding import EncodingSpec, encode
+from fewshot._core.loading import get_model
 from fewshot.data import load_customer_feedback
 
 matplotlib.use("Agg")

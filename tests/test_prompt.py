@@ -25,8 +25,8 @@ from fewshot import (
     load_model,
     save_model,
 )
-from fewshot._persistence import write_json
-from fewshot._plan import _namespace
+from fewshot._core.plan import _namespace
+from fewshot._folder.format import write_json
 from fewshot.cli import cli
 from fewshot.model_folder import MANIFEST
 
@@ -35,7 +35,7 @@ TEMPLATE = "Review: {text}"
 
 
 def by_hand(prompt, texts):
-    """The prompted texts, formatted independently of fewshot._prompt."""
+    """The prompted texts, formatted independently of fewshot._core.prompt."""
     if "{text}" in prompt:
         return [prompt.format(text=t) for t in texts]
     return [prompt + t for t in texts]
@@ -144,7 +144,7 @@ def test_cache_key_holds_the_prompt_and_unprompted_keys_are_unchanged(tiny_model
     np.testing.assert_array_equal(again, prompted)
     assert not np.allclose(plain, prompted)
 
-    from fewshot._params import embedding_plan
+    from fewshot._estimator.params import embedding_plan
 
     plan = embedding_plan(DistilEmbedder(model=tiny_model))
     # Keys from before prompts existed: the namespace without a "prompt" entry.

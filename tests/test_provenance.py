@@ -15,8 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier, load_model, save_model
-from fewshot._loading import get_model
-from fewshot._provenance import (
+from fewshot._core.loading import get_model
+from fewshot._folder.provenance import (
     check_base,
     hub_commit,
     package_versions,

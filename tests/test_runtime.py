@@ -108,7 +108,7 @@ def test_files_that_are_missing_or_not_fewshot_exports_are_refused(tmp_path):
 
 
 def test_a_text_file_without_the_extensions_says_what_to_install(onnx_file, monkeypatch):
-    import fewshot.runtime as runtime
+    from fewshot.runtime import _classifier as runtime
 
     def missing():
         raise ImportError("pip install 'fewshot[runtime]'")

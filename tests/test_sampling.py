@@ -3,7 +3,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fewshot.sampling import sample_pairs
+from fewshot.setfit._pairs import sample_pairs
 
 
 def as_set(pairs):

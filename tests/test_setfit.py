@@ -241,7 +241,7 @@ def test_local_model_makes_no_network_call(tiny_model, few, monkeypatch):
 def test_training_only_the_top_blocks_leaves_the_others_as_pretrained(tiny_model, few):
     import torch
 
-    from fewshot._loading import get_model
+    from fewshot._core.loading import get_model
 
     X, y = few
     clf = make(tiny_model, train_layers=2, random_state=0).fit(X, y)
@@ -258,7 +258,7 @@ def test_train_token_embeddings_decides_whether_the_table_moves(
 ):
     import torch
 
-    from fewshot._loading import get_model
+    from fewshot._core.loading import get_model
 
     X, y = few
     clf = make(tiny_model, train_token_embeddings=train_token_embeddings, random_state=0)
@@ -275,9 +275,9 @@ def test_train_token_embeddings_decides_whether_the_table_moves(
 def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
     import torch
 
-    from fewshot._contrastive import _from_states, _frozen_states
-    from fewshot._encoding import EncodingSpec, pad_batch, pooled_features
-    from fewshot._loading import get_model, trainable_copy
+    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._core.loading import get_model, trainable_copy
+    from fewshot.setfit._training import _from_states, _frozen_states
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     ids = [body.tokenizer(t)["input_ids"] for t in ["a long enough text here", "short", "mid one"]]
@@ -298,7 +298,7 @@ def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
     max_chunks=st.integers(1, 4),
 )
 def test_length_chunks_is_the_least_padded_split(lengths, overhead, max_chunks):
-    from fewshot._contrastive import length_chunks
+    from fewshot.setfit._training import length_chunks
 
     chunks = length_chunks(lengths, overhead=overhead, max_chunks=max_chunks)
     # Every position once, at most max_chunks chunks, shortest texts first.
@@ -328,9 +328,9 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
     # in the order it asked for (one chunk is still sorted shortest first).
     import torch
 
-    import fewshot._contrastive as contrastive
-    from fewshot._encoding import EncodingSpec, pad_batch, pooled_features
-    from fewshot._loading import get_model, trainable_copy
+    import fewshot.setfit._training as contrastive
+    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._core.loading import get_model, trainable_copy
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     texts = ["short", " ".join(["a much longer text"] * 5), "mid sized text", "tiny"]
@@ -371,9 +371,9 @@ def test_training_padding_never_passes_max_length(tiny_model, monkeypatch):
     # of 8: a text at the limit must not be padded past it.
     import torch
 
-    import fewshot._contrastive as contrastive
-    from fewshot._encoding import EncodingSpec
-    from fewshot._loading import get_model, trainable_copy
+    import fewshot.setfit._training as contrastive
+    from fewshot._core.encoding import EncodingSpec
+    from fewshot._core.loading import get_model, trainable_copy
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     spec = EncodingSpec(layers=(6,), pooling="mean", max_length=13)
@@ -395,7 +395,7 @@ def test_training_padding_never_passes_max_length(tiny_model, monkeypatch):
 
 
 def test_pad_batch_rounds_the_length_up_and_masks_the_extra():
-    from fewshot._encoding import pad_batch
+    from fewshot._core.encoding import pad_batch
 
     input_ids, mask = pad_batch([[5, 6, 7], [8]], 0, "cpu", multiple_of=4)
     assert input_ids.tolist() == [[5, 6, 7, 0], [8, 0, 0, 0]]
@@ -414,7 +414,7 @@ def test_fused_adamw_trains_as_the_default_adamw(tiny_model, few, monkeypatch):
     # (multi-tensor) AdamW ends at the same embeddings up to rounding.
     import torch
 
-    import fewshot._contrastive as contrastive
+    import fewshot.setfit._training as contrastive
 
     X, y = few
     built = []
@@ -558,10 +558,10 @@ def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_fro
     # gradient. As two views (two dropout draws) the pair has a loss and moves the body.
     import torch
 
-    from fewshot._contrastive import TrainingSchedule, train_body
-    from fewshot._encoding import EncodingSpec
-    from fewshot._loading import get_model, trainable_copy
-    from fewshot.sampling import Pairs
+    from fewshot._core.encoding import EncodingSpec
+    from fewshot._core.loading import get_model, trainable_copy
+    from fewshot.setfit._pairs import Pairs
+    from fewshot.setfit._training import TrainingSchedule, train_body
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     before = {name: p.detach().clone() for name, p in body.model.named_parameters()}
@@ -589,10 +589,10 @@ def test_layer_learning_rate_decay_scales_each_blocks_first_step(tiny_model, dec
     # the gradient's sign), so each block's median move is its rate: decay ** depth.
     import torch
 
-    from fewshot._contrastive import TrainingSchedule, train_body
-    from fewshot._encoding import EncodingSpec
-    from fewshot._loading import get_model, trainable_copy
-    from fewshot.sampling import Pairs
+    from fewshot._core.encoding import EncodingSpec
+    from fewshot._core.loading import get_model, trainable_copy
+    from fewshot.setfit._pairs import Pairs
+    from fewshot.setfit._training import TrainingSchedule, train_body
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     before = [[p.detach().clone() for p in block.parameters()] for block in body.blocks]
@@ -620,7 +620,7 @@ def test_layer_learning_rate_decay_scales_each_blocks_first_step(tiny_model, dec
 
 
 def test_layer_learning_rate_decay_reaches_the_optimiser(tiny_model, few, monkeypatch):
-    import fewshot._contrastive as contrastive
+    import fewshot.setfit._training as contrastive
 
     seen = []
     real = contrastive.adamw
@@ -643,7 +643,7 @@ def test_stop_pair_loss_ends_training_once_a_pair_returns_and_the_window_is_belo
     # 1e-9 here. The first epoch draws no pair twice, so 10 never stops it (the N = 64
     # case, where stopping on new pairs cost accuracy); the second epoch's first step
     # brings pairs back, and 10 stops there. 1e-9 and None train every step.
-    import fewshot._contrastive as contrastive
+    import fewshot.setfit._training as contrastive
 
     steps, drawn = [], {}
     real = contrastive.cosine_similarity_loss
@@ -754,7 +754,7 @@ def test_fit_trains_one_copy_of_the_weights(tiny_model, few):
     import torch
 
     from fewshot import clear_caches
-    from fewshot._loading import _CACHE, get_model
+    from fewshot._core.loading import _CACHE, get_model
 
     X, y = few
     clear_caches()
@@ -770,7 +770,7 @@ def test_fit_trains_one_copy_of_the_weights(tiny_model, few):
 
 def test_fits_of_an_unshared_model_hash_its_files_once(tiny_model, few, monkeypatch):
     """Each fit loads the model afresh (one copy in memory); its fingerprint is not recomputed."""
-    import fewshot._model_files as model_files
+    import fewshot._core.model_files as model_files
     from fewshot import clear_caches
 
     reads = []

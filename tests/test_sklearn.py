@@ -13,7 +13,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils import estimator_checks as checks
 
-from fewshot import DistilEmbedder, _loading, clear_model_cache
+from fewshot import DistilEmbedder, clear_model_cache
+from fewshot._core import loading as _loading
 from fewshot.data import load_customer_feedback
 
 

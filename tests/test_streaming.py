@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from fewshot import DistilEmbedder
-from fewshot._encoding import encode
-from fewshot._loading import get_model
-from fewshot._params import embedding_plan
+from fewshot._core.encoding import encode
+from fewshot._core.loading import get_model
+from fewshot._estimator.params import embedding_plan
 
 
 def test_out_array_and_memmap_get_the_same_rows(tiny_model, texts, tmp_path):

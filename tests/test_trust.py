@@ -13,8 +13,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from fewshot import DistilEmbedder, SetFitClassifier, probe_layers
-from fewshot._encoding import TruncationWarning
-from fewshot._validation import check_labels
+from fewshot._core.encoding import TruncationWarning
+from fewshot._estimator.validation import check_labels
 from fewshot.data import load_customer_feedback, sample_per_class
 from fewshot.evaluation import evaluate_few_shot
 
@@ -207,7 +207,7 @@ def test_truncation_warns_once_with_the_count(tiny_model):
 def test_probe_with_a_cache_runs_no_forward_pass_the_second_time(
     tiny_model, table, tmp_path, monkeypatch
 ):
-    import fewshot._encoding as encoding
+    import fewshot._core.encoding as encoding
 
     calls = []
     real = encoding.forward_layers
@@ -226,7 +226,7 @@ def test_probe_with_a_cache_runs_no_forward_pass_the_second_time(
 
 
 def test_setfit_inference_batch_size_is_its_own_parameter(tiny_model, monkeypatch):
-    import fewshot._encoding as encoding
+    import fewshot._core.encoding as encoding
 
     sizes = []
     real = encoding.forward_layers

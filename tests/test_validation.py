@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from fewshot import DistilEmbedder
-from fewshot._validation import check_texts
+from fewshot._estimator.validation import check_texts
 
 
 @pytest.mark.parametrize(
@@ -77,6 +77,6 @@ def test_embedder_rejects_bad_input_before_loading(method, monkeypatch):
     def no_load(*args, **kwargs):
         raise AssertionError("the model must not be loaded for bad input")
 
-    monkeypatch.setattr("fewshot._loading._load", no_load)
+    monkeypatch.setattr("fewshot._core.loading._load", no_load)
     with pytest.raises(TypeError, match=r"X\[1\] is NoneType"):
         getattr(DistilEmbedder(), method)(["fine", None])

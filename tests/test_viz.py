@@ -119,7 +119,7 @@ def test_plot_embeddings_rejects_bad_input(X, kwargs, error, match):
 
 
 def test_plot_layers_one_panel_per_layer_from_one_forward_pass(tiny_model, feedback, tmp_path):
-    from fewshot._loading import get_model
+    from fewshot._core.loading import get_model
 
     texts, topics = feedback
     body = get_model(tiny_model).body
