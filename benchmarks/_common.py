@@ -64,7 +64,7 @@ def protocol_classifier(model, seed: int, **params):
     return SetFitClassifier(
         model=model,
         n_iterations=20,
-        batch_size=16,
+        pairs_per_step=16,
         epochs=1,
         max_length=256,
         random_state=seed,

@@ -66,9 +66,9 @@ def one_run(model, dtype, device, X, y, X_test):
         dtype=dtype,
         device=device,
         n_iterations=20,
-        batch_size=16,
+        pairs_per_step=16,
         max_length=256,
-        inference_batch_size=64,
+        batch_size=64,
         random_state=0,
     )
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)

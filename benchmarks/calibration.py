@@ -117,7 +117,7 @@ def run_setfit(model, X_s, y_s, X_c, y_c, X_test, y_test, seed, n_iterations, ch
 
     start = time.perf_counter()
     clf = SetFitClassifier(
-        model=model, n_iterations=n_iterations, batch_size=16, max_length=256, random_state=seed
+        model=model, n_iterations=n_iterations, pairs_per_step=16, max_length=256, random_state=seed
     ).fit(X_s, y_s)
     fit_seconds = time.perf_counter() - start
     head = clf.head_

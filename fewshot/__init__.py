@@ -12,8 +12,8 @@ _moved.install()  # fewshot.sampling, fewshot.pooling, fewshot.demo: see fewshot
 # runtime) does not pull in torch, transformers or scikit-learn through this file.
 _LAZY = {
     "TruncationWarning": "._core.encoding",
-    "DEFAULT_MODEL": "._core.loading",
-    "ModelNotFoundError": "._core.loading",
+    "DEFAULT_MODEL": "._core.choices",
+    "ModelNotFoundError": "._core.errors",
     "CacheWarning": ".cache",
     "EmbeddingCache": ".cache",
     "DistilEmbedder": ".embedder",
@@ -27,8 +27,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what type checkers and the docs see
+    from ._core.choices import DEFAULT_MODEL
     from ._core.encoding import TruncationWarning
-    from ._core.loading import DEFAULT_MODEL, ModelNotFoundError
+    from ._core.errors import ModelNotFoundError
     from .cache import CacheWarning, EmbeddingCache
     from .embedder import DistilEmbedder
     from .head_classifier import HeadClassifier

@@ -7,9 +7,10 @@ import os
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
+from ._core.choices import DEFAULT_MODEL, POOLINGS
 from ._core.encoding import head_labels
-from ._core.loading import DEFAULT_MODEL
-from ._estimator.params import embedding_plan
+from ._estimator.constraints import Integer, Layers, Options, validate_params
+from ._estimator.resolve import ENCODING_CONSTRAINTS, check_backend, load_model_for, resolve_plan
 from ._estimator.validation import check_texts
 from ._folder.provenance import base_record, training_data_record
 
@@ -144,6 +145,13 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
     (1,)
     """
 
+    _constraints = {
+        **ENCODING_CONSTRAINTS,
+        "layers": Layers(),
+        "pooling": Options(None, *POOLINGS),
+        "max_length": Integer(2, optional=True),
+    }
+
     def __init__(
         self,
         *,
@@ -212,7 +220,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         ``y``; None without ``X``) are what a saved Pipeline's manifest records.
         """
         texts = None if X is None else check_texts(X)
-        plan = embedding_plan(self)
+        plan = self._encoding_plan()
         self.layers_ = plan.spec.layers
         self.n_model_layers_ = plan.loaded.n_layers
         self.max_length_ = plan.spec.max_length
@@ -245,7 +253,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
             Rows in input order; ``out`` itself when given.
         """
         texts = check_texts(X)
-        return embedding_plan(self).encode(texts, out=out)
+        return self._encoding_plan().encode(texts, out=out)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit (validate) and embed ``X``; same result as ``fit(X).transform(X)``.
@@ -262,7 +270,7 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         -------
         ndarray of str
         """
-        plan = embedding_plan(self)
+        plan = self._encoding_plan()
         return np.asarray(plan.spec.feature_names(plan.loaded), dtype=object)
 
     def __sklearn_tags__(self):
@@ -271,6 +279,45 @@ class DistilEmbedder(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.requires_fit = False
         return tags
+
+    # -- what the rest of fewshot asks an estimator --------------------------------------
+
+    def _encoding_plan(self, **overrides):
+        """Validate the parameters, load the model and resolve how texts are embedded.
+
+        ``overrides`` replace parameters for this plan only (the estimator is not
+        changed): ``probe_layers`` asks for every layer and pooling at once, the ONNX
+        export for float32 weights on the CPU.
+        """
+        validate_params(self)
+        params = {**self.get_params(deep=False), **overrides}
+        layers = params["layers"]
+        if isinstance(layers, (list, tuple)) and not layers and params["head"] is None:
+            # Before loading, so the mistake costs no download.
+            raise ValueError(
+                "layers=[] and head=None ask for no features; request a layer or a head."
+            )
+        check_backend(params)
+        return resolve_plan(load_model_for(params), params)
+
+    def _export_parts(self):
+        """The parts of the one-file ONNX export: encoder to the deepest layer, pooling."""
+        from ._estimator.resolve import CPU_FLOAT32
+        from .export._parts import transformer_parts
+
+        return transformer_parts(self, self._encoding_plan(**CPU_FLOAT32), kind="embedder")
+
+    def _pipeline_step_params(self):
+        """``(parameters, loaded model)`` a pipeline folder records for this first step.
+
+        Parameters left at None get what they resolved to (the folder's ``encoder/``
+        has no sentence-transformers files to resolve them from again).
+        """
+        from ._folder.encoder import with_resolved_defaults
+
+        plan = self._encoding_plan()
+        params = with_resolved_defaults(self.get_params(deep=False), plan)
+        return {k: v for k, v in params.items() if k not in ("cache", "progress")}, plan.loaded
 
 
 def as_embedder(model) -> DistilEmbedder:

@@ -13,40 +13,32 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._core.choices import DEFAULT_MODEL
 from ._core.encoding import head_labels
-from ._core.loading import DEFAULT_MODEL
+from ._estimator.constraints import Integer, validate_params
 from ._estimator.head_calibration import (
     LabelMap,
     Temperature,
+    TemperatureHead,
     fit_temperature,
-    head_classes_text,
-    match_head_class,
-    softmax,
+    match_classes,
 )
-from ._estimator.params import (
+from ._estimator.predict import HeadPredictionMixin
+from ._estimator.resolve import (
+    CPU_FLOAT32,
     ENCODING_CONSTRAINTS,
-    CacheReference,
-    DType,
-    Integer,
     check_backend,
     load_model_for,
     model_name,
     resolve_plan,
-    validate_params,
 )
-from ._estimator.validation import check_class_labels, check_labels, check_texts, plain
+from ._estimator.validation import check_texts, plain
 from ._folder.provenance import base_record, restore_provenance, training_data_record
 
-__all__ = [
-    "HeadClassifier",
-    "head_fitted_state",
-    "head_model",
-    "head_plan",
-    "restore_head_classifier",
-]
+__all__ = ["HeadClassifier"]
 
 
-class HeadClassifier(ClassifierMixin, BaseEstimator):
+class HeadClassifier(HeadPredictionMixin, ClassifierMixin, BaseEstimator):
     """The model's own sequence-classification head as a scikit-learn classifier.
 
     For a checkpoint fine-tuned for classification (any model that
@@ -176,10 +168,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _constraints = {
-        **{k: v for k, v in ENCODING_CONSTRAINTS.items() if k != "pooling"},
+        **ENCODING_CONSTRAINTS,
         "max_length": Integer(2, optional=True),
-        "dtype": DType(),
-        "cache": CacheReference(),
         "label_map": LabelMap(),
         "temperature": Temperature(),
     }
@@ -219,92 +209,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.trust_remote_code = trust_remote_code
         self.prompt = prompt
 
-    # -- the model and its logits -------------------------------------------------------
-
-    def _head_logits(self, texts: list[str]) -> np.ndarray:
-        """Raw logits of every head class, ``(n_texts, n_head_classes)`` float32."""
-        return head_plan(self).encode(texts)
-
-    def _scaled_logits(self, X) -> np.ndarray:
-        check_is_fitted(self, "temperature_")
-        texts = check_texts(X)
-        logits = self._head_logits(texts).astype(np.float64)
-        return logits[:, self.head_indices_] / self.temperature_
-
     # -- fitting ------------------------------------------------------------------------
-
-    def _resolve_classes(self, names: list[str], y, n_texts: int):
-        """``(classes, head index per class, y as class indices or None)``."""
-        label_map = self.label_map
-        if label_map is not None:
-            keys = [plain(k) for k in label_map]
-            indices = {}
-            for key, target in label_map.items():
-                index = match_head_class(target, names, f"label_map[{plain(key)!r}]")
-                if index is None:
-                    raise ValueError(
-                        f"label_map[{plain(key)!r}] = {plain(target)!r} is not a class of the "
-                        f"model's head; its classes are {head_classes_text(names)} (give the "
-                        "name, any case, or the index)."
-                    )
-                indices[plain(key)] = index
-            kinds = sorted({type(k).__name__ for k in keys})
-            if len(kinds) > 1:
-                raise TypeError(
-                    f"label_map's keys mix types {kinds}; use one type for your labels."
-                )
-            classes = np.unique(np.asarray(keys))
-            encoded = None
-            if y is not None:
-                y = check_labels(y, n_texts)
-                unknown = sorted({plain(v) for v in y if plain(v) not in indices}, key=str)
-                if unknown:
-                    raise ValueError(
-                        f"y holds labels that label_map does not name: {unknown}; label_map "
-                        f"maps {sorted(indices, key=str)}."
-                    )
-                position = {label: i for i, label in enumerate(classes.tolist())}
-                encoded = np.asarray([position[plain(v)] for v in y], dtype=np.intp)
-            head = [indices[label] for label in classes.tolist()]
-        elif y is None:
-            if len(set(names)) != len(names):
-                raise ValueError(
-                    f"The model's head names a class twice ({head_classes_text(names)}); "
-                    "pass label_map={your_label: head_index} to tell its classes apart."
-                )
-            order = sorted(range(len(names)), key=lambda i: names[i])
-            classes = np.asarray([names[i] for i in order])
-            head, encoded = order, None
-        else:
-            classes, encoded, multilabel = check_class_labels(y, n_texts)
-            if multilabel:
-                raise ValueError(
-                    "HeadClassifier takes one label per text; a multi-label indicator y is not "
-                    "supported (the head's softmax picks one class)."
-                )
-            head, unmatched = [], []
-            for label in classes:
-                index = match_head_class(label, names, "label")
-                if index is None:
-                    unmatched.append(plain(label))
-                else:
-                    head.append(index)
-            if unmatched:
-                raise ValueError(
-                    f"y holds labels that match no class of the model's head: {unmatched}. The "
-                    f"head's classes are {head_classes_text(names)}. Use those names (any "
-                    "case) or indices as labels, or pass label_map={your_label: head_class}."
-                )
-        taken: dict[int, list] = {}
-        for label, index in zip(classes.tolist(), head):
-            taken.setdefault(index, []).append(label)
-        for index, labels in taken.items():
-            if len(labels) > 1:
-                raise ValueError(
-                    f"labels {labels} all map to the head class {names[index]!r}; each head "
-                    "class can stand for one of your classes only."
-                )
-        return classes, np.asarray(head, dtype=np.intp), encoded
 
     def fit(self, X=None, y=None):
         """Zero-shot with ``y=None``; otherwise map the labels and fit the temperature.
@@ -325,9 +230,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         if y is not None and X is None:
             raise TypeError("fit got labels y but no texts X.")
         texts = None if X is None else check_texts(X, allow_empty=y is None)
-        loaded = head_model(self)
-        names = head_labels(loaded)
-        classes, head, encoded = self._resolve_classes(names, y, 0 if texts is None else len(texts))
+        plan = self._encoding_plan()
+        names = head_labels(plan.loaded)
+        n_texts = 0 if texts is None else len(texts)
+        classes, head, encoded = match_classes(names, y, n_texts, self.label_map)
         if self.temperature is not None:
             temperature = float(self.temperature)
         elif encoded is None:
@@ -340,56 +246,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.head_indices_ = head
         self.temperature_ = temperature
         # Provenance for a saved folder (never the texts: a hash and counts).
-        self.base_model_ = base_record(self.model, self.revision, loaded)
+        self.base_model_ = base_record(self.model, self.revision, plan.loaded)
         self.training_data_ = None if texts is None else training_data_record(texts, y)
-        self.prompt_ = head_plan(self).spec.prompt
+        self.prompt_ = plan.spec.prompt
         return self
-
-    # -- prediction ---------------------------------------------------------------------
-
-    def predict_proba(self, X):
-        """Calibrated class probabilities, ``softmax(logits / temperature_)``.
-
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``; every row sums to 1.
-        """
-        return softmax(self._scaled_logits(X))
-
-    def decision_function(self, X):
-        """The head's logits of ``classes_`` divided by ``temperature_``.
-
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-            For two classes, as scikit-learn does: the log-odds of ``classes_[1]``
-            (the difference of the two scaled logits).
-        """
-        z = self._scaled_logits(X)
-        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
-
-    def predict(self, X):
-        """The class with the highest logit (the same for every temperature).
-
-        Parameters
-        ----------
-        X : sequence of str
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        z = self._scaled_logits(X)
-        return self.classes_[np.argmax(z, axis=1)] if len(z) else self.classes_[:0]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -397,73 +257,121 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         return tags
 
-    # -- persistence (fewshot.save_model / load_model, kind "head") ---------------------
+    # -- what the rest of fewshot asks an estimator --------------------------------------
+
+    def _encoding_plan(self, **overrides):
+        """How the logits are computed: no layers, the head's logits, through the one path.
+
+        Validates the parameters and refuses a model without a classification head.
+        """
+        validate_params(self)
+        params = {
+            **self.get_params(deep=False),
+            "layers": [],
+            "head": "logits",
+            # As DistilEmbedder resolves them, so the cache is shared with it.
+            "pooling": None,
+            "normalize": None,
+            **overrides,
+        }
+        check_backend(params)
+        loaded = load_model_for(params)
+        _check_has_head(loaded, model_name(params["model"]))
+        return resolve_plan(loaded, params)
+
+    def _split_head(self):
+        """``(texts -> raw head logits, the fitted temperature head)``: one forward pass."""
+        check_is_fitted(self, "temperature_")
+        head = TemperatureHead(
+            tuple(int(i) for i in self.head_indices_), float(self.temperature_), self.classes_
+        )
+        return self._head_logits, head
+
+    def _head_logits(self, texts: list[str]):
+        """Raw logits of every head class, ``(n_texts, n_head_classes)`` float32."""
+        return self._encoding_plan().encode(texts)
+
+    def _export_parts(self):
+        """The parts of the one-file ONNX export: the model's head as logits -> classes."""
+        from .export._parts import transformer_parts
+
+        _, head = self._split_head()
+        plan = self._encoding_plan(**CPU_FLOAT32)
+        return transformer_parts(self, plan, kind="head", head=head, classes=self.classes_)
+
+    _folder_kinds = ("head",)
+
+    def _write_folder(self, folder, *, metadata=None, metrics=None) -> None:
+        """Kind "head": the pretrained model (its head included) under ``encoder/``.
+
+        The temperature, label map and classes go in the manifest; nothing is pickled.
+        """
+        from ._folder.encoder import with_resolved_defaults
+        from ._folder.format import ENCODER_FOLDER, new_manifest, write_encoder, write_manifest
+
+        check_is_fitted(self, "temperature_")
+        plan = self._encoding_plan()
+        write_encoder(plan.loaded, folder / ENCODER_FOLDER)
+        params = with_resolved_defaults(self.get_params(deep=False), plan)
+        label_map = (
+            None
+            if self.label_map is None
+            else [[plain(k), plain(v)] for k, v in self.label_map.items()]
+        )
+        manifest = new_manifest(
+            "head",
+            metadata,
+            estimator=self,
+            loaded=plan.loaded,
+            metrics=metrics,
+            # label_map travels in "fitted" as pairs: JSON object keys would turn ints into str.
+            params={k: v for k, v in params.items() if k not in ("cache", "progress", "label_map")},
+            fitted={
+                "temperature": float(self.temperature_),
+                "head_indices": [int(i) for i in self.head_indices_],
+                "head_labels": list(self.head_labels_),
+                "label_map": label_map,
+            },
+            classes=self.classes_.tolist(),
+        )
+        write_manifest(folder, manifest)
+
+    @classmethod
+    def _read_folder(cls, folder, manifest, *, model, device, trust_remote_code, trusted):
+        """A fitted classifier from a kind "head" folder: its model from ``encoder/``."""
+        from ._folder.encoder import encoder_params
+
+        params = dict(manifest.get("params") or {})
+        params = encoder_params(folder, manifest, params, model, device, trust_remote_code)
+        known = cls().get_params(deep=False)
+        fitted = manifest["fitted"]
+        params = {k: v for k, v in params.items() if k in known}
+        pairs = fitted.get("label_map")
+        params["label_map"] = None if pairs is None else {k: v for k, v in pairs}
+        clf = cls(**params)
+        clf.classes_ = np.asarray(manifest["classes"])
+        clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
+        clf.head_labels_ = list(fitted["head_labels"])
+        clf.temperature_ = float(fitted["temperature"])
+        restore_provenance(clf, manifest, keys=("base_model", "training_data"))
+        clf.prompt_ = params.get("prompt") or None
+        return clf
 
 
-def head_model(clf):
-    """Validate the parameters and return the shared model, which must have a head."""
-    validate_params(clf, clf._constraints)
-    params = clf.get_params(deep=False)
-    check_backend(params)
-    loaded = load_model_for(params)
+def _check_has_head(loaded, name: str) -> None:
     n_labels = int(getattr(loaded.config, "num_labels", 0) or 0)
-    if not loaded.has_head or n_labels < 2:
-        architectures = getattr(loaded.config, "architectures", None)
-        what = (
-            "has no sequence-classification head"
-            if not loaded.has_head
-            else (f"has a head with {n_labels} output (a regression head)")
-        )
-        name = model_name(clf.model)
-        raise ValueError(
-            f"HeadClassifier predicts with the model's own classification head, but "
-            f"{name!r} {what} (architectures: {architectures}). Train a classifier on "
-            f"its features instead: Pipeline([('embed', DistilEmbedder(model={name!r})), "
-            f"('lr', LogisticRegression())]), or SetFitClassifier(model={name!r}) to "
-            "fine-tune it on your labelled texts."
-        )
-    return loaded
-
-
-def head_plan(clf):
-    """How ``clf`` gets its logits: no layers, the head's logits, through the one path."""
-    params = {
-        **clf.get_params(deep=False),
-        "layers": [],
-        "head": "logits",
-        # As DistilEmbedder resolves them, so the cache is shared with it.
-        "pooling": None,
-        "normalize": None,
-    }
-    return resolve_plan(head_model(clf), params)
-
-
-def head_fitted_state(clf) -> dict:
-    """The fitted values a kind "head" manifest records."""
-    label_map = (
-        None if clf.label_map is None else [[plain(k), plain(v)] for k, v in clf.label_map.items()]
+    if loaded.has_head and n_labels >= 2:
+        return
+    architectures = getattr(loaded.config, "architectures", None)
+    what = (
+        "has no sequence-classification head"
+        if not loaded.has_head
+        else f"has a head with {n_labels} output (a regression head)"
     )
-    return {
-        "temperature": float(clf.temperature_),
-        "head_indices": [int(i) for i in clf.head_indices_],
-        "head_labels": list(clf.head_labels_),
-        # Pairs, not a JSON object: keys may be ints.
-        "label_map": label_map,
-    }
-
-
-def restore_head_classifier(params: dict, manifest: dict) -> HeadClassifier:
-    """A fitted classifier from a manifest and the (already resolved) parameters."""
-    known = HeadClassifier().get_params(deep=False)
-    fitted = manifest["fitted"]
-    params = {k: v for k, v in params.items() if k in known}
-    pairs = fitted.get("label_map")
-    params["label_map"] = None if pairs is None else {k: v for k, v in pairs}
-    clf = HeadClassifier(**params)
-    clf.classes_ = np.asarray(manifest["classes"])
-    clf.head_indices_ = np.asarray(fitted["head_indices"], dtype=np.intp)
-    clf.head_labels_ = list(fitted["head_labels"])
-    clf.temperature_ = float(fitted["temperature"])
-    restore_provenance(clf, manifest, keys=("base_model", "training_data"))
-    clf.prompt_ = params.get("prompt") or None
-    return clf
+    raise ValueError(
+        f"HeadClassifier predicts with the model's own classification head, but "
+        f"{name!r} {what} (architectures: {architectures}). Train a classifier on "
+        f"its features instead: Pipeline([('embed', DistilEmbedder(model={name!r})), "
+        f"('lr', LogisticRegression())]), or SetFitClassifier(model={name!r}) to "
+        "fine-tune it on your labelled texts."
+    )

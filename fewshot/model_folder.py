@@ -42,10 +42,8 @@ types and could be rewritten to run code.
 
 from __future__ import annotations
 
-import os
+import importlib
 from pathlib import Path
-
-import numpy as np
 
 from ._folder.format import (
     ENCODER_FOLDER,
@@ -59,13 +57,21 @@ from ._folder.format import (
     write_encoder,
     write_manifest,
 )
-from ._folder.provenance import check_base, check_versions, restore_provenance
-from .embedder import DistilEmbedder
-from .setfit._classifier import SetFitClassifier
-from .setfit._folder import restore_setfit
-from .setfit._lora import ADAPTER_KIND
+from ._folder.provenance import check_versions, restore_provenance
 
-__all__ = ["MANIFEST", "load_model", "save_model"]
+__all__ = ["KINDS", "MANIFEST", "PipelineFolder", "load_model", "save_model"]
+
+#: Folder kind -> the estimator class that reads it (its ``_read_folder`` hook), as
+#: ``"module:Class"`` so nothing is imported before a folder of that kind is loaded.
+#: Writing asks the estimator itself (its ``_write_folder`` hook); a scikit-learn
+#: Pipeline, which has no hooks, is kind "pipeline", read and written here.
+KINDS = {
+    "setfit": "fewshot.setfit:SetFitClassifier",
+    "setfit-adapter": "fewshot.setfit:SetFitClassifier",
+    "head": "fewshot.head_classifier:HeadClassifier",
+    "pipeline": "fewshot.model_folder:PipelineFolder",
+    "static-student": "fewshot.distill:StaticStudentClassifier",
+}
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -79,8 +85,8 @@ def save_model(
     Parameters
     ----------
     estimator : SetFitClassifier, HeadClassifier or Pipeline
-        A fitted :class:`~fewshot.SetFitClassifier` or :class:`~fewshot.HeadClassifier`,
-        or a fitted ``Pipeline([("embed", DistilEmbedder(...)), ..., (name, classifier)])``
+        A fitted fewshot classifier (any estimator with a ``_write_folder`` hook), or a
+        fitted ``Pipeline([("embed", DistilEmbedder(...)), ..., (name, classifier)])``
         whose steps after the embedder are scikit-learn estimators.
     directory : str or path-like
     metadata : dict, optional
@@ -104,8 +110,8 @@ def save_model(
     Every folder records its provenance in the manifest (package versions, the base
     model's id, revision, resolved commit and fingerprint, every parameter, the
     training data's size, class counts and hash, the seeds, metrics and creation time;
-    see :mod:`fewshot._folder.provenance`) and a ``README.md`` model card generated from it.
-    For a Pipeline the training data is what its ``DistilEmbedder`` saw in ``fit``.
+    see :mod:`fewshot._folder.provenance`) and a ``README.md`` model card generated from
+    it. For a Pipeline the training data is what its ``DistilEmbedder`` saw in ``fit``.
 
     Examples
     --------
@@ -121,115 +127,91 @@ def save_model(
     >>> load_model(folder).predict(["good"]).tolist() == clf.predict(["good"]).tolist()
     True
     """
-    if isinstance(estimator, SetFitClassifier):
-        return estimator.save(
-            directory, setfit_compatible=setfit_compatible, metadata=metadata, metrics=metrics
-        )
+    owner = estimator if hasattr(estimator, "_write_folder") else PipelineFolder(estimator)
+    options = {}
     if setfit_compatible:
-        raise ValueError("setfit_compatible=True applies to a SetFitClassifier only.")
-    from .head_classifier import HeadClassifier
-
-    if isinstance(estimator, HeadClassifier):
-        return _save_head_classifier(estimator, directory, metadata, metrics)
-    from sklearn.utils.validation import check_is_fitted
-
-    from ._estimator.params import embedding_plan
-
-    embedder, head = _split_pipeline(estimator)
-    check_is_fitted(head)
+        if "setfit" not in owner._folder_kinds:
+            raise ValueError("setfit_compatible=True applies to a SetFitClassifier only.")
+        options["setfit_compatible"] = True
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    plan = embedding_plan(embedder)
-    loaded = plan.loaded
-    write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = _with_resolved_defaults(embedder.get_params(deep=False), plan)
-    manifest = new_manifest(
-        "pipeline",
-        metadata,
-        estimator=estimator,
-        loaded=loaded,
-        metrics=metrics,
-        params={k: v for k, v in params.items() if k not in ("cache", "progress")},
-        steps=[name for name, _ in estimator.steps],
-        classes=np.asarray(head.classes_).tolist(),
-    )
-    dump_head(head, folder / HEAD_FILE)
-    write_manifest(folder, manifest)
+    owner._write_folder(folder, metadata=metadata, metrics=metrics, **options)
     return folder
 
 
-def _save_head_classifier(clf, directory, metadata, metrics) -> Path:
-    """Write kind "head": the pretrained model, its head included, under ``encoder/``.
+class PipelineFolder:
+    """Kind "pipeline": ``Pipeline([DistilEmbedder, ..., classifier])`` and its folder.
 
-    The temperature, label map and classes go in the manifest; nothing is pickled.
+    The embedder's parameters go into the manifest (its pretrained weights under
+    ``encoder/``), the steps after it into ``head.skops``.
     """
-    from sklearn.utils.validation import check_is_fitted
 
-    from .head_classifier import head_fitted_state, head_plan
+    _folder_kinds = ("pipeline",)
 
-    check_is_fitted(clf, "temperature_")
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    plan = head_plan(clf)
-    loaded = plan.loaded
-    write_encoder(loaded, folder / ENCODER_FOLDER)
-    params = _with_resolved_defaults(clf.get_params(deep=False), plan)
-    manifest = new_manifest(
-        "head",
-        metadata,
-        estimator=clf,
-        loaded=loaded,
-        metrics=metrics,
-        # label_map travels in "fitted" as pairs: JSON object keys would turn ints into str.
-        params={k: v for k, v in params.items() if k not in ("cache", "progress", "label_map")},
-        fitted=head_fitted_state(clf),
-        classes=clf.classes_.tolist(),
-    )
-    write_manifest(folder, manifest)
-    return folder
+    def __init__(self, pipeline):
+        steps = getattr(pipeline, "steps", None)
+        first = steps[0][1] if steps and len(steps) >= 2 else None
+        if not hasattr(first, "_pipeline_step_params"):
+            names = f" with steps {[type(s).__name__ for _, s in steps]}" if steps else ""
+            raise TypeError(
+                "save_model takes a fitted fewshot classifier (SetFitClassifier, "
+                "HeadClassifier, ...) or a Pipeline whose first step is a DistilEmbedder, "
+                f"got {type(pipeline).__name__}{names}."
+            )
+        self.pipeline = pipeline
 
+    def _write_folder(self, folder: Path, *, metadata=None, metrics=None) -> None:
+        from sklearn.utils.validation import check_is_fitted
 
-def _with_resolved_defaults(params: dict, plan) -> dict:
-    """``params`` with what the plan resolved for those left at None.
-
-    ``encoder/`` holds the weights without the sentence-transformers files, so a
-    folder's own pooling, normalisation, length and default prompt would be lost on
-    loading; the manifest records them instead.
-    """
-    spec = plan.spec
-    resolved = {
-        "pooling": spec.pooling,
-        "normalize": spec.normalize,
-        "max_length": spec.max_length,
-        "prompt": spec.prompt,
-    }
-    return {k: resolved[k] if v is None and k in resolved else v for k, v in params.items()}
-
-
-def _split_pipeline(estimator):
-    """``(DistilEmbedder, head)`` of a fewshot pipeline, or a clear error."""
-    from sklearn.pipeline import Pipeline
-
-    if not (
-        isinstance(estimator, Pipeline)
-        and len(estimator.steps) >= 2
-        and isinstance(estimator.steps[0][1], DistilEmbedder)
-    ):
-        raise TypeError(
-            f"save_model takes a fitted SetFitClassifier or a Pipeline whose first step is "
-            f"a DistilEmbedder, got {type(estimator).__name__}."
+        pipeline = self.pipeline
+        rest = pipeline[1:]
+        head = rest.steps[0][1] if len(rest.steps) == 1 else rest
+        check_is_fitted(head)
+        params, loaded = pipeline.steps[0][1]._pipeline_step_params()
+        write_encoder(loaded, folder / ENCODER_FOLDER)
+        manifest = new_manifest(
+            "pipeline",
+            metadata,
+            estimator=pipeline,
+            loaded=loaded,
+            metrics=metrics,
+            params=params,
+            steps=[name for name, _ in pipeline.steps],
+            classes=list(pipeline.classes_.tolist()),
         )
-    rest = estimator[1:]
-    return estimator.steps[0][1], (rest.steps[0][1] if len(rest.steps) == 1 else rest)
+        dump_head(head, folder / HEAD_FILE)
+        write_manifest(folder, manifest)
+
+    @classmethod
+    def _read_folder(cls, folder, manifest, *, model, device, trust_remote_code, trusted):
+        from sklearn.pipeline import Pipeline
+
+        from ._folder.encoder import encoder_params
+        from .embedder import DistilEmbedder
+
+        head = load_head(folder, trusted)
+        params = dict(manifest.get("params") or {})
+        params = encoder_params(folder, manifest, params, model, device, trust_remote_code)
+        embedder = DistilEmbedder(**params)
+        restore_provenance(embedder, manifest, keys=("base_model", "training_data"))
+        names = manifest.get("steps") or ["embed", "classify"]
+        rest = head.steps if isinstance(head, Pipeline) else [(names[-1], head)]
+        return Pipeline([(names[0], embedder), *rest])
 
 
 # -- reading ---------------------------------------------------------------------------
 
 
 def load_model(
-    directory, *, model=None, device="auto", trust_remote_code: bool = False, trusted=None
+    directory,
+    *,
+    model=None,
+    device="auto",
+    trust_remote_code: bool = False,
+    trusted=None,
+    kind=None,
 ):
-    """Load a model folder written by :func:`save_model`, ``SetFitClassifier.save`` or the CLI.
+    """Load a model folder written by :func:`save_model`, an estimator's ``save`` or the CLI.
 
     Parameters
     ----------
@@ -247,83 +229,40 @@ def load_model(
         Allow a folder saved with ``trust_remote_code=True`` to load (its model code
         then runs). Never implied by anything stored in the folder.
     trusted : list of str or type, optional
-        Types a custom head needs beyond the allow-list (:data:`fewshot._folder.trust.HEAD_TYPES`:
-        the heads fewshot writes and the documented head types), allowed at this call
-        only, never stored in the folder. A head that names anything else (a function,
-        a class not on the list) is refused before skops reads it.
+        Types a custom head needs beyond the allow-list
+        (:data:`fewshot._folder.trust.HEAD_TYPES`: the heads fewshot writes and the
+        documented head types, numpy data), allowed at this call only, never stored in
+        the folder. A head that names anything else (a function, a class not on the
+        list) is refused before skops reads it.
+    kind : class, optional
+        Refuse a folder that this estimator class does not read (``SetFitClassifier.load``
+        passes itself).
 
     Returns
     -------
-    SetFitClassifier, HeadClassifier or Pipeline
+    SetFitClassifier, HeadClassifier, Pipeline or another fewshot estimator
         Predicts exactly as the estimator that was saved.
     """
     folder = Path(directory)
-    manifest = read_manifest(folder)
-    params = dict(manifest.get("params") or {})
-    check_remote_code(folder, params, trust_remote_code)
-    check_versions(manifest, repr(str(folder)))
-    kind = manifest.get("kind")
-    if kind == "setfit":
-        if model is not None:
-            raise ValueError(
-                f"{str(folder)!r} holds its own fine-tuned encoder; model= is not used for "
-                "a SetFit folder."
-            )
-        head = load_head(folder, trusted)
-        return restore_setfit(SetFitClassifier, folder, manifest, head, device)
-    if kind == ADAPTER_KIND:
-        head = load_head(folder, trusted)
-        return restore_setfit(
-            SetFitClassifier, folder, manifest, head, device, model, trust_remote_code
+    what = "fewshot model" if kind is None else kind.__name__
+    manifest = read_manifest(folder, what=what)
+    found = manifest.get("kind")
+    if found not in KINDS:
+        raise ValueError(f"{str(folder)!r} holds an unknown model kind {found!r}; upgrade fewshot.")
+    if kind is not None and found not in kind._folder_kinds:
+        raise ValueError(
+            f"{str(folder)!r} is not a {kind.__name__} folder: it holds a {found!r} model; "
+            "load it with fewshot.load_model."
         )
-    if kind == "pipeline":
-        head = load_head(folder, trusted)
-        return _load_pipeline(folder, manifest, params, head, model, device, trust_remote_code)
-    if kind == "head":
-        return _load_head_classifier(folder, manifest, params, model, device, trust_remote_code)
-    raise ValueError(f"{str(folder)!r} holds an unknown model kind {kind!r}; upgrade fewshot.")
-
-
-def _encoder_params(folder, manifest, params, model, device, trust_remote_code) -> dict:
-    """``params`` pointed at the folder's ``encoder/`` (or the caller's ``model``, checked).
-
-    The one place a pipeline or head folder's weights are found: never a reference stored
-    in the manifest, and a caller's model must have the fingerprint that was saved.
-    """
-    from ._estimator.params import load_model_for
-
-    base = manifest.get("base_model") or {}
-    params = dict(params)
-    if model is None:
-        encoder = folder / ENCODER_FOLDER
-        if not (encoder / "config.json").is_file():
-            raise ValueError(
-                f"{str(folder)!r} has no {ENCODER_FOLDER}/ with the encoder's weights "
-                f"(trained on {base.get('model')!r}); pass model=<that model's folder or id>."
-            )
-        params.update(model=str(encoder.resolve()), revision=None)
-    else:
-        params.update(model=os.fspath(model))
-    params.update(device=device, trust_remote_code=bool(trust_remote_code), progress=False)
-    if model is not None:
-        check_base(base, load_model_for(params), where=repr(str(folder)))
-    return params
-
-
-def _load_pipeline(folder, manifest, params, head, model, device, trust_remote_code):
-    from sklearn.pipeline import Pipeline
-
-    params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
-    embedder = DistilEmbedder(**params)
-    restore_provenance(embedder, manifest, keys=("base_model", "training_data"))
-    names = manifest.get("steps") or ["embed", "classify"]
-    rest = head.steps if isinstance(head, Pipeline) else [(names[-1], head)]
-    return Pipeline([(names[0], embedder), *rest])
-
-
-def _load_head_classifier(folder, manifest, params, model, device, trust_remote_code):
-    """A HeadClassifier from a kind "head" folder: its model from ``encoder/`` (or ``model``)."""
-    from .head_classifier import restore_head_classifier
-
-    params = _encoder_params(folder, manifest, params, model, device, trust_remote_code)
-    return restore_head_classifier(params, manifest)
+    check_remote_code(folder, dict(manifest.get("params") or {}), trust_remote_code)
+    check_versions(manifest, repr(str(folder)))
+    module, name = KINDS[found].split(":")
+    reader = getattr(importlib.import_module(module), name)
+    return reader._read_folder(
+        folder,
+        manifest,
+        model=model,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trusted=trusted,
+    )

@@ -15,10 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, cross_val_score
 from threadpoolctl import threadpool_limits
 
+from ._core.choices import DEFAULT_MODEL, POOLINGS
 from ._core.encoding import l2_normalize
-from ._core.loading import DEFAULT_MODEL
-from ._core.pooling import POOLINGS
-from ._estimator.params import embedding_plan, resolved_normalize
 from ._estimator.validation import check_labels, check_texts
 from .embedder import as_embedder
 
@@ -254,8 +252,7 @@ def probe_layers(
     # Every pooling from the same forward pass, through the embedder's own plan (its
     # cache, threads and backend). normalize=True must scale each layer's block on its
     # own, not the concatenation, so it is applied per block below.
-    plan = embedding_plan(
-        embedder,
+    plan = embedder._encoding_plan(
         layers=layers,
         pooling=poolings,
         head=None,
@@ -265,7 +262,7 @@ def probe_layers(
     )
     features = plan.encode(texts)
     spec, width = plan.spec, plan.loaded.hidden_size
-    normalize = resolved_normalize(embedder)
+    normalize = embedder._encoding_plan().spec.normalize  # as the embedder resolves it
     pairs = [(p, layer) for p in poolings for layer in spec.layers]  # column-block order
     rows = []
     # Many small fits: threaded BLAS only adds synchronisation to them (on a busy 2-core

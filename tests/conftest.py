@@ -18,6 +18,39 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def spec_of():
+    """``spec_of(model, layers=6, ...)``: an EncodingSpec resolved as DistilEmbedder does."""
+    from fewshot import DistilEmbedder
+
+    def make(model, **settings):
+        return DistilEmbedder(model=model, **settings)._encoding_plan().spec
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def run_of():
+    """``run_of(n_frozen=0, pairs_per_step=4, ...)``: a TrainingRun from SetFit parameters."""
+    from fewshot import SetFitClassifier
+    from fewshot.setfit._fit import training_schedule
+    from fewshot.setfit._training import TrainingRun
+
+    def make(*, n_frozen=0, **params):
+        return TrainingRun(
+            schedule=training_schedule(SetFitClassifier(**params)),
+            torch_seed=0,
+            order_seed=0,
+            n_frozen=n_frozen,
+            parameters=None,
+            train_token_embeddings=True,
+            compute_dtype="float32",
+            progress=False,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def tiny_body_only(tmp_path_factory, tiny_model):
     """The same tiny encoder saved without its classification head."""
     from transformers import AutoModel, AutoTokenizer

@@ -13,6 +13,7 @@ from sklearn.base import clone
 import fewshot
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier, load_model
 from fewshot._core.loading import get_model
+from fewshot.setfit import LoRA
 from fewshot.testing import make_tiny_distilbert
 
 pytest.importorskip("peft")
@@ -29,7 +30,7 @@ def make(model, **params):
         model=model,
         adapter="lora",
         n_iterations=1,
-        batch_size=8,
+        pairs_per_step=8,
         random_state=0,
         body_learning_rate=1e-2,
         device="cpu",
@@ -46,7 +47,7 @@ def fitted(tiny_model, few):
 @pytest.fixture(scope="module")
 def fitted_top(tiny_model, few):
     """LoRA on the attention and feed-forward layers of the top two blocks only."""
-    return make(tiny_model, lora_targets="attention+ffn", train_layers=2).fit(*few)
+    return make(tiny_model, adapter=LoRA(targets="attention+ffn"), train_layers=2).fit(*few)
 
 
 def lora_names(clf):
@@ -108,16 +109,17 @@ def test_train_layers_covering_every_block_is_plain_adapter_training(tiny_model,
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
 
 
-def test_frozen_states_with_an_adapter_in_the_top_blocks(fitted_top, few):
+def test_frozen_states_with_an_adapter_in_the_top_blocks(fitted_top, few, tiny_model, spec_of):
     # With train_layers the bottom blocks run once (eval mode); the same adapter then
     # embeds exactly as a full forward of the adapter body.
-    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
-    from fewshot.setfit._training import _from_states, _frozen_states
+    from fewshot._core.encoding import pad_batch, pooled_features
+    from fewshot.setfit._step_embedding import from_states as _from_states
+    from fewshot.setfit._step_embedding import frozen_states as _frozen_states
 
     X, _ = few
     body = fitted_top.body_
     ids = [body.tokenizer(t)["input_ids"] for t in X[:3]]
-    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=128)
+    spec = spec_of(tiny_model, layers=6, pooling="mean", max_length=128)
     states = _frozen_states(body, ids, 4, 0)
     body.model.eval()
     input_ids, mask = pad_batch(ids, 0, body.device)
@@ -132,13 +134,23 @@ def test_same_random_state_same_adapter(tiny_model, few, fitted):
     a, b = fitted, make(tiny_model).fit(X, y)
     np.testing.assert_array_equal(a.transform(X), b.transform(X))
     assert a.train_loss_ == b.train_loss_
-    assert make(tiny_model, lora_alpha=1.0).get_params()["lora_alpha"] == 1.0
+    grid = make(tiny_model, adapter=LoRA(alpha=1.0))
+    assert grid.get_params()["adapter__alpha"] == 1.0
+    assert grid.set_params(adapter__rank=3).adapter.rank == 3  # a grid search reaches it
     assert clone(a).get_params() == a.get_params()
+
+
+def test_the_old_lora_parameters_still_act_and_say_the_new_spelling(tiny_model, few):
+    X, y = few
+    with pytest.warns(FutureWarning, match=r"lora_rank=\.\.\.\) is deprecated; use adapter=LoRA"):
+        old = make(tiny_model, lora_rank=2, lora_alpha=4.0).fit(X, y)
+    new = make(tiny_model, adapter=LoRA(rank=2, alpha=4.0)).fit(X, y)
+    np.testing.assert_array_equal(old.transform(X), new.transform(X))
 
 
 def test_saved_folder_holds_the_adapter_not_the_base(wider_model, few, tmp_path):
     X, y = few
-    clf = make(wider_model, lora_rank=2).fit(X, y)
+    clf = make(wider_model, adapter=LoRA(rank=2)).fit(X, y)
     full = make(wider_model, adapter=None, body_learning_rate=1e-3).fit(X, y)
     clf.save(tmp_path / "lora")
     full.save(tmp_path / "full")
@@ -175,7 +187,10 @@ def test_round_trip_predicts_identically(tiny_model, few, fitted_top, tmp_path):
         np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
         np.testing.assert_array_equal(loaded.transform(X), clf.transform(X))
         params = {**clf.get_params(), "model": loaded.model, "device": loaded.device}
-        assert loaded.get_params() == params
+        # The LoRA settings come back as an equal object (compared through adapter__*).
+        assert {k: v for k, v in loaded.get_params().items() if k != "adapter"} == {
+            k: v for k, v in params.items() if k != "adapter"
+        }
         assert os.path.abspath(loaded.model) == os.path.abspath(tiny_model)
         assert loaded.base_model_ == clf.base_model_
 
@@ -210,7 +225,7 @@ def test_the_recorded_base_is_named_not_followed(tiny_model, fitted, tmp_path, m
     fitted.save(tmp_path)
     loads = []
     monkeypatch.setattr(
-        "fewshot._estimator.params.load_model_for", lambda params: loads.append(params) or 1 / 0
+        "fewshot._estimator.resolve.load_model_for", lambda params: loads.append(params) or 1 / 0
     )
     with pytest.raises(ValueError, match="pass its base as model=") as error:
         load_model(tmp_path)
@@ -339,10 +354,11 @@ def test_bert_and_mpnet_layers_are_found():
     "params, message",
     [
         ({"adapter": "qlora"}, "adapter='qlora' is not valid"),
+        ({"adapter": LoRA(rank=0)}, "adapter__rank must be an int >= 1"),
+        ({"adapter": LoRA(alpha=-1.0)}, "adapter__alpha must be a float > 0"),
+        ({"adapter": LoRA(dropout=1.0)}, r"adapter__dropout must be a float in \[0, 1\)"),
+        ({"adapter": LoRA(targets="ffn")}, "adapter__targets='ffn' is not valid"),
         ({"lora_rank": 0}, "lora_rank must be an int >= 1"),
-        ({"lora_alpha": -1.0}, "lora_alpha must be a float > 0"),
-        ({"lora_dropout": 1.0}, r"lora_dropout must be a float in \[0, 1\)"),
-        ({"lora_targets": "ffn"}, "lora_targets='ffn' is not valid"),
     ],
 )
 def test_bad_adapter_parameters_fail_before_training(tiny_model, few, params, message):

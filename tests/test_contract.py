@@ -13,6 +13,7 @@ import pytest
 from sklearn.base import clone
 
 from fewshot import DistilEmbedder, HeadClassifier, SetFitClassifier
+from fewshot.setfit import LoRA
 
 TEXTS = ["love it", "great value", "works well", "broke fast", "awful", "hate it", "fine"]
 LABELS = ["pos", "pos", "pos", "neg", "neg", "neg", "pos"]
@@ -29,7 +30,7 @@ def _setfit(model):
 def _setfit_lora(model):
     pytest.importorskip("peft")
     return SetFitClassifier(
-        model=model, layer=3, n_iterations=1, random_state=0, adapter="lora", lora_rank=2
+        model=model, layer=3, n_iterations=1, random_state=0, adapter=LoRA(rank=2)
     )
 
 

@@ -114,7 +114,7 @@ def test_predict_pipeline_with_string_labels(local_ray, tiny_model):
 def test_predict_fine_tuned_setfit_classifier(local_ray, tiny_model):
     train = ["good", "great", "works fine", "awful", "broke", "bad refund", "late", "price"]
     labels = [0, 0, 0, 1, 1, 1, 2, 2]
-    clf = SetFitClassifier(model=tiny_model, n_iterations=2, batch_size=8, random_state=0).fit(
+    clf = SetFitClassifier(model=tiny_model, n_iterations=2, pairs_per_step=8, random_state=0).fit(
         train, labels
     )
     texts = corpus(300, seed=2)

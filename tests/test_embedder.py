@@ -7,7 +7,6 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from fewshot import DistilEmbedder
 from fewshot._core.loading import get_model
-from fewshot._estimator.params import embedding_plan
 
 
 def reference_hidden_states(path, texts, max_length=512):
@@ -115,9 +114,9 @@ def test_outputs_follow_input_order(tiny_model, texts):
     # Streaming in small blocks keeps the order too.
     from fewshot._core.encoding import encode
 
-    plan = embedding_plan(embedder)
+    plan = embedder._encoding_plan()
     loaded, spec = plan.loaded, plan.spec
-    blocks = encode(loaded, texts, spec, batch_size=2, block_size=3)
+    blocks = encode(loaded, texts, spec, batch_size=2, progress=False, n_threads=None, block_size=3)
     np.testing.assert_allclose(blocks, X, atol=1e-5)
 
 

@@ -185,5 +185,7 @@ def test_a_fewshot_0_1_setfit_folder_still_loads(tiny_model, tmp_path):
 
 
 def test_save_model_names_what_it_takes(tmp_path):
-    with pytest.raises(TypeError, match="SetFitClassifier or a Pipeline whose first step"):
+    with pytest.raises(
+        TypeError, match="fitted fewshot classifier .* or a Pipeline whose first step"
+    ):
         save_model(LogisticRegression(), tmp_path / "m")

@@ -26,7 +26,7 @@ def make(tiny_model, **params):
     defaults = dict(
         model=tiny_model,
         n_iterations=2,
-        batch_size=8,
+        pairs_per_step=8,
         random_state=0,
         body_learning_rate=1e-3,
         device="cpu",

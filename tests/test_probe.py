@@ -1,5 +1,7 @@
 """Layer probing: one forward pass, correct scores on shared folds, a sensible best choice."""
 
+import dataclasses
+
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -9,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from fewshot import DistilEmbedder, ProbeResult, probe_layers
-from fewshot._core.encoding import EncodingSpec, encode
+from fewshot._core.encoding import encode
 from fewshot._core.loading import get_model
 from fewshot.data import load_customer_feedback
 
@@ -47,12 +49,16 @@ class _ForwardCounter:
 
 
 def test_several_poolings_come_from_one_forward_pass_and_match_separate_embedders(
-    tiny_model, texts
+    tiny_model, texts, spec_of
 ):
     loaded = get_model(tiny_model)
-    spec = EncodingSpec(layers=(0, 3, 6), pooling=("mean", "cls", "max"), max_length=128)
+    spec = dataclasses.replace(
+        spec_of(tiny_model, layers=[0, 3, 6], max_length=128), pooling=("mean", "cls", "max")
+    )
     with _ForwardCounter(tiny_model) as counter:
-        together = encode(loaded, texts, spec, batch_size=len(texts))
+        together = encode(
+            loaded, texts, spec, batch_size=len(texts), progress=False, n_threads=None
+        )
     assert counter.calls == 1
     width = loaded.hidden_size
     assert together.shape == (len(texts), 9 * width)

@@ -144,9 +144,7 @@ def test_cache_key_holds_the_prompt_and_unprompted_keys_are_unchanged(tiny_model
     np.testing.assert_array_equal(again, prompted)
     assert not np.allclose(plain, prompted)
 
-    from fewshot._estimator.params import embedding_plan
-
-    plan = embedding_plan(DistilEmbedder(model=tiny_model))
+    plan = DistilEmbedder(model=tiny_model)._encoding_plan()
     # Keys from before prompts existed: the namespace without a "prompt" entry.
     old_settings = {k: v for k, v in dataclasses.asdict(plan.spec).items() if k != "prompt"}
     old_settings["stride"] = None

@@ -14,11 +14,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 
 from fewshot import DistilEmbedder, SetFitClassifier
+from fewshot.setfit import _fit
 
 
 def make(tiny_model, **params):
     defaults = dict(
-        model=tiny_model, n_iterations=2, batch_size=8, random_state=0, body_learning_rate=1e-3
+        model=tiny_model, n_iterations=2, pairs_per_step=8, random_state=0, body_learning_rate=1e-3
     )
     return SetFitClassifier(**{**defaults, **params})
 
@@ -182,7 +183,7 @@ def test_clone_and_grid_search(tiny_model, few):
     ],
 )
 def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, message):
-    monkeypatch.setattr(SetFitClassifier, "_train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(_fit, "train_body", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(error, match=message):
         make(tiny_model).fit(X, y)
 
@@ -203,7 +204,7 @@ def test_bad_input_fails_before_training(tiny_model, monkeypatch, X, y, error, m
     ],
 )
 def test_bad_parameters_fail_before_training(tiny_model, monkeypatch, params, error, message):
-    monkeypatch.setattr(SetFitClassifier, "_train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(_fit, "train_body", lambda *a, **k: pytest.fail("training started"))
     with pytest.raises(error, match=message):
         make(tiny_model, **params).fit(["a", "b", "c", "d"], [0, 0, 1, 1])
 
@@ -272,16 +273,17 @@ def test_train_token_embeddings_decides_whether_the_table_moves(
     assert all(p.requires_grad for p in clf.body_.model.parameters())  # left as found
 
 
-def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
+def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model, spec_of):
     import torch
 
-    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
+    from fewshot._core.encoding import pad_batch, pooled_features
     from fewshot._core.loading import get_model, trainable_copy
-    from fewshot.setfit._training import _from_states, _frozen_states
+    from fewshot.setfit._step_embedding import from_states as _from_states
+    from fewshot.setfit._step_embedding import frozen_states as _frozen_states
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     ids = [body.tokenizer(t)["input_ids"] for t in ["a long enough text here", "short", "mid one"]]
-    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=128)
+    spec = spec_of(tiny_model, layers=6, pooling="mean", max_length=128)
     states = _frozen_states(body, ids, 4, 0)
     body.model.eval()
     input_ids, mask = pad_batch(ids, 0, body.device)
@@ -298,7 +300,7 @@ def test_frozen_states_give_the_same_embeddings_as_a_full_forward(tiny_model):
     max_chunks=st.integers(1, 4),
 )
 def test_length_chunks_is_the_least_padded_split(lengths, overhead, max_chunks):
-    from fewshot.setfit._training import length_chunks
+    from fewshot.setfit._step_embedding import length_chunks
 
     chunks = length_chunks(lengths, overhead=overhead, max_chunks=max_chunks)
     # Every position once, at most max_chunks chunks, shortest texts first.
@@ -322,21 +324,23 @@ def test_length_chunks_is_the_least_padded_split(lengths, overhead, max_chunks):
 
 @pytest.mark.parametrize("n_frozen", [0, 4])
 @pytest.mark.parametrize("overhead", [0, 10**9])
-def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_frozen, overhead):
+def test_a_chunked_step_embeds_as_one_padded_batch(
+    tiny_model, spec_of, monkeypatch, n_frozen, overhead
+):
     # Texts of very different lengths are split into chunks when a call costs nothing,
     # kept in one when it costs a lot; either way the step gets every text's embedding
     # in the order it asked for (one chunk is still sorted shortest first).
     import torch
 
-    import fewshot.setfit._training as contrastive
-    from fewshot._core.encoding import EncodingSpec, pad_batch, pooled_features
+    import fewshot.setfit._step_embedding as contrastive
+    from fewshot._core.encoding import pad_batch, pooled_features
     from fewshot._core.loading import get_model, trainable_copy
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     texts = ["short", " ".join(["a much longer text"] * 5), "mid sized text", "tiny"]
     ids = [body.tokenizer(t)["input_ids"] for t in texts]
-    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=128)
-    states = contrastive._frozen_states(body, ids, n_frozen, 0) if n_frozen else None
+    spec = spec_of(tiny_model, layers=6, pooling="mean", max_length=128)
+    states = contrastive.frozen_states(body, ids, n_frozen, 0) if n_frozen else None
     calls = []
     real = contrastive.length_chunks
     monkeypatch.setattr(
@@ -355,7 +359,7 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
     rows = [2, 0, 3, 1]
     body.model.eval()
     with torch.no_grad():
-        chunked = contrastive._embed_step(body, ids, rows, spec, 0, states, n_frozen, "float32")
+        chunked = contrastive.embed_step(body, ids, rows, spec, 0, states, n_frozen, "float32")
         input_ids, mask = pad_batch([ids[i] for i in rows], 0, body.device)
         whole = pooled_features(body, input_ids, mask, spec)
     assert (len(calls[0]) > 1) == (overhead == 0)
@@ -366,17 +370,16 @@ def test_a_chunked_step_embeds_as_one_padded_batch(tiny_model, monkeypatch, n_fr
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
 
 
-def test_training_padding_never_passes_max_length(tiny_model, monkeypatch):
+def test_training_padding_never_passes_max_length(tiny_model, spec_of, monkeypatch):
     # max_length is capped at the model's position limit, which need not be a multiple
     # of 8: a text at the limit must not be padded past it.
     import torch
 
-    import fewshot.setfit._training as contrastive
-    from fewshot._core.encoding import EncodingSpec
+    import fewshot.setfit._step_embedding as contrastive
     from fewshot._core.loading import get_model, trainable_copy
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
-    spec = EncodingSpec(layers=(6,), pooling="mean", max_length=13)
+    spec = spec_of(tiny_model, layers=6, pooling="mean", max_length=13)
     long_text = " ".join("abcdefghijklmnopqrstuvwxyz")
     ids = [
         body.tokenizer(t, truncation=True, max_length=13)["input_ids"] for t in (long_text, "ab")
@@ -390,7 +393,7 @@ def test_training_padding_never_passes_max_length(tiny_model, monkeypatch):
         lambda body, ids, mask, spec: widths.append(ids.shape[1]) or real(body, ids, mask, spec),
     )
     with torch.no_grad():
-        contrastive._embed_step(body, ids, [0, 1], spec, 0, None, 0, "float32")
+        contrastive.embed_step(body, ids, [0, 1], spec, 0, None, 0, "float32")
     assert max(widths) == 13
 
 
@@ -516,16 +519,16 @@ def test_normalize_none_follows_the_bodys_sentence_transformers_folder(tiny_mode
 def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatch):
     X, y = few
     seen = {}
-    real = SetFitClassifier._train
+    real = _fit.train_body
 
-    def spy(self, body, ids, pairs, *args, **kwargs):
+    def spy(body, ids, pairs, *args, **kwargs):
         seen["n_texts"], seen["max_index"] = (
             len(ids),
             int(max(pairs.first.max(), pairs.second.max())),
         )
-        return real(self, body, ids, pairs, *args, **kwargs)
+        return real(body, ids, pairs, *args, **kwargs)
 
-    monkeypatch.setattr(SetFitClassifier, "_train", spy)
+    monkeypatch.setattr(_fit, "train_body", spy)
     descriptions = {
         "billing": "money, invoices and charges",
         "delivery": "parcels and couriers",
@@ -538,30 +541,31 @@ def test_label_descriptions_join_training_as_anchors(tiny_model, few, monkeypatc
 
 
 def spy_training(monkeypatch, record):
-    """Wrap ``SetFitClassifier._train``: ``record(body, ids, pairs)`` sees what training got."""
-    real = SetFitClassifier._train
+    """Wrap the training loop: ``record(body, ids, pairs)`` sees what training got."""
+    real = _fit.train_body
 
-    def spy(self, body, ids, pairs, *args, **kwargs):
+    def spy(body, ids, pairs, *args, **kwargs):
         finish = record(body, ids, pairs)
         try:
-            return real(self, body, ids, pairs, *args, **kwargs)
+            return real(body, ids, pairs, *args, **kwargs)
         finally:
             if finish:
                 finish()
 
-    monkeypatch.setattr(SetFitClassifier, "_train", spy)
+    monkeypatch.setattr(_fit, "train_body", spy)
 
 
 @pytest.mark.parametrize("n_frozen", [0, 4])
-def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_frozen):
+def test_a_text_paired_with_itself_trains_on_two_dropout_views(
+    tiny_model, n_frozen, spec_of, run_of
+):
     # Embedded once, both sides of (i, i) would be one vector: cosine 1, loss 0, no
     # gradient. As two views (two dropout draws) the pair has a loss and moves the body.
     import torch
 
-    from fewshot._core.encoding import EncodingSpec
     from fewshot._core.loading import get_model, trainable_copy
     from fewshot.setfit._pairs import Pairs
-    from fewshot.setfit._training import TrainingSchedule, train_body
+    from fewshot.setfit._training import train_body
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     before = {name: p.detach().clone() for name, p in body.model.named_parameters()}
@@ -572,11 +576,8 @@ def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_fro
         body,
         ids,
         Pairs(same, same.copy(), np.ones(4, dtype=np.float32)),
-        EncodingSpec(layers=(6,), pooling="mean", max_length=128),
-        TrainingSchedule(batch_size=4, learning_rate=1e-3),
-        torch_seed=0,
-        order_seed=0,
-        n_frozen=n_frozen,
+        spec_of(tiny_model, layers=6, pooling="mean", max_length=128),
+        run_of(n_frozen=n_frozen, pairs_per_step=4, body_learning_rate=1e-3),
     )
     assert losses.losses[0] > 0 and losses.n_steps == 1
     moved = [n for n, p in body.model.named_parameters() if not torch.equal(p, before[n])]
@@ -584,32 +585,34 @@ def test_a_text_paired_with_itself_trains_on_two_dropout_views(tiny_model, n_fro
 
 
 @pytest.mark.parametrize("decay", [1.0, 0.5])
-def test_layer_learning_rate_decay_scales_each_blocks_first_step(tiny_model, decay):
+def test_layer_learning_rate_decay_scales_each_blocks_first_step(
+    tiny_model, decay, spec_of, run_of
+):
     # Adam's first step moves every weight by about its learning rate (m / sqrt(v) is
     # the gradient's sign), so each block's median move is its rate: decay ** depth.
     import torch
 
-    from fewshot._core.encoding import EncodingSpec
     from fewshot._core.loading import get_model, trainable_copy
     from fewshot.setfit._pairs import Pairs
-    from fewshot.setfit._training import TrainingSchedule, train_body
+    from fewshot.setfit._training import train_body
 
     body = trainable_copy(get_model(tiny_model, device="cpu"), 6)
     before = [[p.detach().clone() for p in block.parameters()] for block in body.blocks]
     texts = ["the parcel never came", "refund my card please", "the agent was kind", "ok"]
     ids = [body.tokenizer(t)["input_ids"] for t in texts]
     rate = 1e-3
-    schedule = TrainingSchedule(
-        batch_size=4, learning_rate=rate, warmup_proportion=0.0, layer_decay=decay
+    run = run_of(
+        pairs_per_step=4,
+        body_learning_rate=rate,
+        warmup_proportion=0.0,
+        layer_learning_rate_decay=decay,
     )
     train_body(
         body,
         ids,
         Pairs(np.array([0, 2, 0, 1]), np.array([1, 3, 2, 3]), np.array([1, 1, 0, 0], "f4")),
-        EncodingSpec(layers=(6,), pooling="mean", max_length=128),
-        schedule,
-        torch_seed=0,
-        order_seed=0,
+        spec_of(tiny_model, layers=6, pooling="mean", max_length=128),
+        run,
     )
     n = len(body.blocks)
     for i, block in enumerate(body.blocks):
@@ -700,7 +703,7 @@ def test_frozen_blocks_run_once_per_text_and_the_top_every_step(tiny_model, few,
         return lambda: [h.remove() for h in handles]
 
     spy_training(monkeypatch, record)
-    make(tiny_model, train_layers=2, batch_size=8).fit(X, y)
+    make(tiny_model, train_layers=2, pairs_per_step=8).fit(X, y)
     # The four frozen blocks see each distinct text exactly once; the trained top block
     # sees the texts of every step (at least one per step, more than one pass in all).
     assert rows["bottom"] == rows["n_texts"] == len(X)

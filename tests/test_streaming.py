@@ -6,7 +6,6 @@ import pytest
 from fewshot import DistilEmbedder
 from fewshot._core.encoding import encode
 from fewshot._core.loading import get_model
-from fewshot._estimator.params import embedding_plan
 
 
 def test_out_array_and_memmap_get_the_same_rows(tiny_model, texts, tmp_path):
@@ -26,13 +25,15 @@ def test_out_array_and_memmap_get_the_same_rows(tiny_model, texts, tmp_path):
 
 def test_small_blocks_into_a_memmap_match(tiny_model, tmp_path):
     texts = [f"good {i} " * (i % 7 + 1) for i in range(50)]
-    plan = embedding_plan(DistilEmbedder(model=tiny_model, layers=3))
+    plan = DistilEmbedder(model=tiny_model, layers=3)._encoding_plan()
     loaded, spec = plan.loaded, plan.spec
-    expected = encode(loaded, texts, spec)
+    expected = encode(loaded, texts, spec, batch_size=32, progress=False, n_threads=None)
     memmap = np.lib.format.open_memmap(
         tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(50, 32)
     )
-    encode(loaded, texts, spec, out=memmap, block_size=7, batch_size=3)
+    encode(
+        loaded, texts, spec, out=memmap, block_size=7, batch_size=3, progress=False, n_threads=None
+    )
     np.testing.assert_allclose(memmap, expected, atol=1e-6, rtol=0)
 
 

@@ -164,7 +164,7 @@ def test_cuda_without_a_cuda_device_says_so(tiny_model):
 
 
 def test_a_regressor_head_is_refused_before_training(tiny_model, monkeypatch):
-    monkeypatch.setattr(SetFitClassifier, "_train", lambda *a, **k: pytest.fail("trained"))
+    monkeypatch.setattr("fewshot.setfit._fit.train_body", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(TypeError, match="is not a classifier"):
         SetFitClassifier(model=tiny_model, head=Ridge()).fit(["a", "b", "c", "d"], [0, 0, 1, 1])
 
@@ -225,7 +225,8 @@ def test_probe_with_a_cache_runs_no_forward_pass_the_second_time(
     assert calls == [] and first.scores.equals(second.scores)
 
 
-def test_setfit_inference_batch_size_is_its_own_parameter(tiny_model, monkeypatch):
+@pytest.mark.parametrize("spelling", ["batch_size", "inference_batch_size"])
+def test_setfit_batch_size_is_texts_per_forward_pass(tiny_model, monkeypatch, spelling):
     import fewshot._core.encoding as encoding
 
     sizes = []
@@ -236,9 +237,14 @@ def test_setfit_inference_batch_size_is_its_own_parameter(tiny_model, monkeypatc
         return real(loaded, input_ids, *args, **kwargs)
 
     clf = SetFitClassifier(
-        model=tiny_model, n_iterations=1, batch_size=4, inference_batch_size=3, random_state=0
+        model=tiny_model, n_iterations=1, pairs_per_step=4, random_state=0, **{spelling: 3}
     )
-    clf.fit(["a", "b", "c", "d", "e", "f"], [0, 0, 0, 1, 1, 1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(["a", "b", "c", "d", "e", "f"], [0, 0, 0, 1, 1, 1])
+    renamed = [w for w in caught if issubclass(w.category, FutureWarning)]
+    # The old name still acts, and says the new one; the new name says nothing.
+    assert len(renamed) == (spelling == "inference_batch_size")
     monkeypatch.setattr(encoding, "forward_layers", recording)
     clf.transform(["one", "two", "three", "four", "five", "six", "seven"])
     assert sizes == [3, 3, 1]

@@ -24,9 +24,6 @@ from .pooling import pool
 from .prompt import apply_prompt
 
 __all__ = [
-    "COMBINE",
-    "HEAD_OUTPUTS",
-    "LONG_TEXT",
     "EncodingSpec",
     "TruncationWarning",
     "check_out",
@@ -42,20 +39,18 @@ __all__ = [
     "unique_texts",
 ]
 
-HEAD_OUTPUTS = ("logits", "proba")
-
 
 class TruncationWarning(UserWarning):
     """Some texts were longer than ``max_length`` tokens and were cut."""
 
 
-LONG_TEXT = ("truncate", "chunk")
-COMBINE = ("concat", "mean")
-
-
 @dataclass(frozen=True)
 class EncodingSpec:
     """Everything that decides the features of one text, resolved against a model.
+
+    No field has a default: every spec comes out of the one resolver
+    (:func:`fewshot._estimator.resolve.resolve_plan`), which reads the estimators'
+    constructor defaults.
 
     ``layers`` holds non-negative layer numbers (0 = embedding output) in the
     order their columns appear; ``max_length`` is already capped at the model's limit.
@@ -70,16 +65,16 @@ class EncodingSpec:
     """
 
     layers: tuple[int, ...]
-    pooling: str | tuple[str, ...] = "mean"
-    combine: str = "concat"
-    head: str | None = None
-    max_length: int = 512
-    long_text: str = "truncate"
-    stride: int = 64
-    normalize: bool = False
-    backend: str = "torch"
-    quantize: str | None = None
-    prompt: str | None = None
+    pooling: str | tuple[str, ...]
+    combine: str
+    head: str | None
+    max_length: int
+    long_text: str
+    stride: int
+    normalize: bool
+    backend: str
+    quantize: str | None
+    prompt: str | None
 
     @property
     def poolings(self) -> tuple[str, ...]:
@@ -301,11 +296,11 @@ def encode(
     texts: list[str],
     spec: EncodingSpec,
     *,
-    batch_size: int = 32,
-    progress: bool = False,
+    batch_size: int,
+    progress: bool,
+    n_threads: int | None,
     out: np.ndarray | None = None,
     block_size: int | None = None,
-    n_threads: int | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` and return a ``(len(texts), n_features)`` float32 array in input order.
 

@@ -9,19 +9,13 @@ from safetensors only and remote code stays off unless the caller asks for it.
 from __future__ import annotations
 
 __all__ = [
-    "DEFAULT_MODEL",
     "LoadedModel",
-    "ModelNotFoundError",
-    "available_devices",
     "clear_loaded_models",
     "find_blocks",
-    "first_line",
     "get_model",
     "load_saved_body",
     "model_max_length",
     "quiet_transformers",
-    "resolve_device",
-    "resolve_dtype",
     "shared_copy",
     "short_model_name",
     "trainable_copy",
@@ -38,6 +32,9 @@ from urllib.parse import urlparse
 
 import torch
 
+from .choices import DEFAULT_MODEL
+from .devices import resolve_device, resolve_dtype
+from .errors import ModelNotFoundError, first_line
 from .model_files import (
     file_stats,
     hash_files,
@@ -45,18 +42,6 @@ from .model_files import (
     model_folder,
     sentence_transformers_settings,
 )
-
-DEFAULT_MODEL = "distilbert-base-uncased-finetuned-sst-2-english"
-
-_DTYPES = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-
-
-class ModelNotFoundError(OSError):
-    """Raised when a model id or folder cannot be loaded (offline, typo, bad folder)."""
 
 
 @dataclass
@@ -129,46 +114,6 @@ _CACHE: dict[tuple, LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def resolve_device(device) -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else goes to ``torch.device``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device; use 'auto', 'cpu', 'cuda' or 'cuda:0'."
-        ) from exc
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (resolved.index is not None and resolved.index >= count):
-            raise ValueError(
-                f"device={device!r}: no such CUDA device is available here (this torch "
-                f"sees {count} CUDA device{'s' if count != 1 else ''}); available: "
-                f"{', '.join(available_devices())}. Use device='auto' to pick one."
-            )
-    return resolved
-
-
-def available_devices() -> list[str]:
-    """The torch devices this process can use, e.g. ``['cpu', 'cuda:0']``."""
-    devices = ["cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def resolve_dtype(dtype, device: torch.device) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        matches = [name for name, value in _DTYPES.items() if value == dtype]
-        dtype = matches[0] if matches else str(dtype)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}.")
-    return _DTYPES[dtype]
-
-
 def model_max_length(tokenizer, config) -> int:
     """The model's own limit: the tokenizer's if it states one, else the positions."""
     limit = getattr(tokenizer, "model_max_length", None)
@@ -238,12 +183,6 @@ def _not_found(name: str, reason: str) -> ModelNotFoundError:
         "model.safetensors, as written by save_pretrained), or connect to the "
         "Hugging Face hub."
     )
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, for one-line errors."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def _from_pretrained(factory, name, **kwargs):

@@ -39,8 +39,6 @@ from .loading import LoadedModel, quiet_transformers
 from .optional import require
 
 __all__ = [
-    "BACKENDS",
-    "QUANTIZE",
     "check_onnx_installed",
     "clear_sessions",
     "export_encoder_module",
@@ -54,8 +52,6 @@ __all__ = [
     "torch_threads",
 ]
 
-BACKENDS = ("torch", "onnx")
-QUANTIZE = (None, "int8")
 # Bump when the exported graph changes, so old exports are not reused.
 _EXPORT_FORMAT = 1
 _INT8_RECIPE = 1

@@ -1,7 +1,7 @@
 """How to embed: a loaded model, the settings that decide the vectors, and how to run.
 
 An :class:`EncodingPlan` is what every estimator and helper resolves its parameters into
-(see :func:`fewshot._estimator.params.resolve_plan`) and the only way anything embeds texts:
+(see :func:`fewshot._estimator.resolve.resolve_plan`) and the only way anything embeds texts:
 :meth:`EncodingPlan.encode` runs the one encoding path
 (:func:`fewshot._core.encoding.encode`), with the on-disk cache in front when the plan has
 one. So a cache, thread count or backend set on an estimator is honoured everywhere that
@@ -38,10 +38,10 @@ class EncodingPlan:
 
     loaded: LoadedModel
     spec: EncodingSpec
-    batch_size: int = 32
-    n_threads: int | None = None
-    cache: EmbeddingCache | None = None
-    progress: bool = False
+    batch_size: int
+    n_threads: int | None
+    cache: EmbeddingCache | None
+    progress: bool
 
     @property
     def n_features(self) -> int:

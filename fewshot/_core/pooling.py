@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["POOLINGS", "cls_pool", "max_pool", "mean_pool", "pool"]
+from .choices import POOLINGS
 
-POOLINGS = ("mean", "cls", "max")
+__all__ = ["cls_pool", "max_pool", "mean_pool", "pool"]
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -11,19 +11,22 @@ import math
 import numbers
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .validation import plain
+from .validation import check_class_labels, check_labels, plain
 
 __all__ = [
     "TEMPERATURE_BOUNDS",
     "LabelMap",
     "Temperature",
+    "TemperatureHead",
     "fit_temperature",
     "head_classes_text",
     "log_loss_at",
+    "match_classes",
     "match_head_class",
     "softmax",
 ]
@@ -43,9 +46,15 @@ class Temperature:
         if not (ok and math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be None or a finite float > 0, got {value!r}.")
 
+    def invalid(self):
+        return 0.0
+
 
 class LabelMap:
     """None or a mapping {user label: head class name or index} naming two classes or more."""
+
+    def invalid(self):
+        return ["pos", "neg"]
 
     def check(self, name, value):
         if value is None:
@@ -65,6 +74,35 @@ class LabelMap:
                     f"{name}[{key!r}] is {target!r}; give the head class as its name (str) or "
                     "its index (int)."
                 )
+
+
+@dataclass(frozen=True)
+class TemperatureHead:
+    """A HeadClassifier's fitted head: its classes' logits, divided by T, then softmax.
+
+    Works on the raw logits of every head class (what the encoding path gives with
+    ``head="logits"``), so prediction, the Ray helpers and the ONNX export share it.
+    """
+
+    indices: tuple[int, ...]
+    temperature: float
+    classes: np.ndarray
+
+    def decision(self, logits) -> np.ndarray:
+        """The scaled logits of ``classes``, float64, one column per class."""
+        logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+        return logits[:, list(self.indices)] / self.temperature
+
+    def predict_proba(self, logits) -> np.ndarray:
+        return softmax(self.decision(logits))
+
+    def decision_function(self, logits) -> np.ndarray:
+        z = self.decision(logits)
+        return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
+
+    def predict(self, logits) -> np.ndarray:
+        z = self.decision(logits)
+        return self.classes[np.argmax(z, axis=1)] if len(z) else self.classes[:0]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -141,3 +179,78 @@ def match_head_class(target, names: list[str], what: str) -> int | None:
 
 def head_classes_text(names: list[str]) -> str:
     return ", ".join(f"{i}: {name!r}" for i, name in enumerate(names))
+
+
+def match_classes(names: list[str], y, n_texts: int, label_map=None):
+    """``(classes, head index per class, y as class indices or None)`` for a head.
+
+    ``names`` are the head's class names in index order; ``label_map`` (optional)
+    maps the user's labels to head classes, else each label matches itself.
+    """
+    if label_map is not None:
+        keys = [plain(k) for k in label_map]
+        indices = {}
+        for key, target in label_map.items():
+            index = match_head_class(target, names, f"label_map[{plain(key)!r}]")
+            if index is None:
+                raise ValueError(
+                    f"label_map[{plain(key)!r}] = {plain(target)!r} is not a class of the "
+                    f"model's head; its classes are {head_classes_text(names)} (give the "
+                    "name, any case, or the index)."
+                )
+            indices[plain(key)] = index
+        kinds = sorted({type(k).__name__ for k in keys})
+        if len(kinds) > 1:
+            raise TypeError(f"label_map's keys mix types {kinds}; use one type for your labels.")
+        classes = np.unique(np.asarray(keys))
+        encoded = None
+        if y is not None:
+            y = check_labels(y, n_texts)
+            unknown = sorted({plain(v) for v in y if plain(v) not in indices}, key=str)
+            if unknown:
+                raise ValueError(
+                    f"y holds labels that label_map does not name: {unknown}; label_map "
+                    f"maps {sorted(indices, key=str)}."
+                )
+            position = {label: i for i, label in enumerate(classes.tolist())}
+            encoded = np.asarray([position[plain(v)] for v in y], dtype=np.intp)
+        head = [indices[label] for label in classes.tolist()]
+    elif y is None:
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"The model's head names a class twice ({head_classes_text(names)}); "
+                "pass label_map={your_label: head_index} to tell its classes apart."
+            )
+        order = sorted(range(len(names)), key=lambda i: names[i])
+        classes = np.asarray([names[i] for i in order])
+        head, encoded = order, None
+    else:
+        classes, encoded, multilabel = check_class_labels(y, n_texts)
+        if multilabel:
+            raise ValueError(
+                "HeadClassifier takes one label per text; a multi-label indicator y is not "
+                "supported (the head's softmax picks one class)."
+            )
+        head, unmatched = [], []
+        for label in classes:
+            index = match_head_class(label, names, "label")
+            if index is None:
+                unmatched.append(plain(label))
+            else:
+                head.append(index)
+        if unmatched:
+            raise ValueError(
+                f"y holds labels that match no class of the model's head: {unmatched}. The "
+                f"head's classes are {head_classes_text(names)}. Use those names (any "
+                "case) or indices as labels, or pass label_map={your_label: head_class}."
+            )
+    taken: dict[int, list] = {}
+    for label, index in zip(classes.tolist(), head):
+        taken.setdefault(index, []).append(label)
+    for index, labels in taken.items():
+        if len(labels) > 1:
+            raise ValueError(
+                f"labels {labels} all map to the head class {names[index]!r}; each head "
+                "class can stand for one of your classes only."
+            )
+    return classes, np.asarray(head, dtype=np.intp), encoded

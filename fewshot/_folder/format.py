@@ -140,7 +140,7 @@ def write_encoder(
     pooling: str | None = None,
     max_length=None,
     prompt=None,
-    normalize: bool = False,
+    normalize: bool | None = None,
 ) -> None:
     """Save a loaded encoder as a Hugging Face folder (safetensors + tokenizer).
 

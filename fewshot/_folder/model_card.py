@@ -21,6 +21,7 @@ _KIND_TAGS = {
     "pipeline": ["scikit-learn", "text-classification"],
     "head": ["text-classification"],
     "setfit-adapter": ["setfit", "peft", "lora", "text-classification"],
+    "static-student": ["static-embeddings", "text-classification"],
 }
 _KIND_TITLES = {
     "setfit": "SetFit classifier (fine-tuned encoder and a scikit-learn head)",
@@ -29,6 +30,10 @@ _KIND_TITLES = {
     "setfit-adapter": (
         "SetFit classifier trained as a LoRA adapter (peft) and a scikit-learn head; the "
         "base model's weights are not in the folder, loading takes them from the base below"
+    ),
+    "static-student": (
+        "Static student distilled from a fewshot classifier (int8 token embeddings and a "
+        "scikit-learn head; no transformer at prediction time)"
     ),
 }
 

@@ -15,7 +15,16 @@ does not exist); 1 any other failure (an empty or unreadable file, rows with emp
 labels, a model that cannot be loaded), reported in one ``Error: ...`` line.
 """
 
-from ._demo import pick_model, run_demo
 from ._main import cli, main
+
+
+def __getattr__(name):
+    # The demo loads models: imported on first use, so `fewshot --help` stays light.
+    if name in ("pick_model", "run_demo"):
+        from . import _demo
+
+        return getattr(_demo, name)
+    raise AttributeError(f"module 'fewshot.cli' has no attribute {name!r}")
+
 
 __all__ = ["cli", "main", "pick_model", "run_demo"]

@@ -18,7 +18,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from .._core.loading import DEFAULT_MODEL, ModelNotFoundError
+from .._core.choices import DEFAULT_MODEL
+from .._core.errors import ModelNotFoundError
 from ..data._datasets import load_customer_feedback
 from ..embedder import DistilEmbedder
 from ..probe import probe_layers

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import click
 
+from ..serve._app import run
+from ..serve._batching import MicroBatcher
+from ..serve._requests import Limits
 from ._support import (
     CommandError,
     InputError,
@@ -18,6 +22,12 @@ from ._support import (
 )
 
 __all__ = ["export", "serve"]
+
+# The server's defaults are written once (fewshot.serve.run, MicroBatcher, Limits); the options
+# below read them (and `python -m fewshot.serve` runs this very command).
+_RUN = inspect.signature(run).parameters
+_BATCHER = inspect.signature(MicroBatcher).parameters
+_LIMITS = Limits()
 
 
 @click.command()
@@ -96,11 +106,13 @@ def export(
 @click.argument("model", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
 @click.option(
     "--host",
-    default="127.0.0.1",
+    default=_RUN["host"].default,
     show_default=True,
     help="Interface to listen on (0.0.0.0: every interface).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=_RUN["port"].default, show_default=True
+)
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -110,14 +122,14 @@ def export(
 @click.option(
     "--max-batch",
     type=click.IntRange(min=1),
-    default=64,
+    default=_BATCHER["max_batch"].default,
     show_default=True,
     help="Most texts run together in one ONNX Runtime call.",
 )
 @click.option(
     "--max-wait-ms",
     type=click.FloatRange(min=0),
-    default=5.0,
+    default=_BATCHER["max_wait_ms"].default,
     show_default=True,
     help="How long a request waits for others to share its call.",
 )
@@ -125,28 +137,28 @@ def export(
 @click.option(
     "--max-body-bytes",
     type=click.IntRange(min=1),
-    default=1_000_000,
+    default=_LIMITS.max_body_bytes,
     show_default=True,
     help="Largest request body (413 beyond).",
 )
 @click.option(
     "--max-texts",
     type=click.IntRange(min=1),
-    default=256,
+    default=_LIMITS.max_texts,
     show_default=True,
     help="Most texts per request (422 beyond).",
 )
 @click.option(
     "--max-text-chars",
     type=click.IntRange(min=1),
-    default=20_000,
+    default=_LIMITS.max_text_chars,
     show_default=True,
     help="Longest text in characters (422 beyond).",
 )
 @click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    default="info",
+    default=_RUN["log_level"].default,
     show_default=True,
 )
 @reported
@@ -167,11 +179,9 @@ def serve(
 
     POST /predict {"texts": [...]} returns labels and probabilities, POST /embed the
     features, GET /health the model and counters. Concurrent requests are batched into
-    one ONNX Runtime call (waiting at most --max-wait-ms). For a process without torch,
-    run `python -m fewshot.serve MODEL.onnx` with the same options.
+    one ONNX Runtime call (waiting at most --max-wait-ms). Nothing of torch or
+    scikit-learn is imported; `python -m fewshot.serve MODEL.onnx` is the same command.
     """
-    from ..serve._app import Limits, run
-
     if not Path(model).is_file():
         raise InputError(f"ONNX file '{model}' does not exist.")
     run(

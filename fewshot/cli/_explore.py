@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .._core.pooling import POOLINGS
+from .._core.choices import POOLINGS
 from ._support import (
     INPUT,
     LAYERS,

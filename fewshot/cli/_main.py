@@ -1,18 +1,6 @@
-"""The ``fewshot`` command line: embed, train, predict, info, probe, plot, export, serve, demo.
+"""The ``fewshot`` group and its commands embed, train, predict and demo.
 
-Commands only: input tables are read and results written by :mod:`fewshot.cli._tables`
-(CSV, TSV, JSON Lines or Parquet, chosen by the file's extension, written atomically so
-a failed run never leaves a half-written file where a good one was), and model folders
-are written and read by :mod:`fewshot.model_folder`, the format ``SetFitClassifier.save``
-also writes. Progress bars and notes go to stderr (``--quiet`` silences them); tables
-that are the result of a command go to stdout.
-
-Texts follow the library's rule: a missing or non-text cell is refused, naming its row,
-unless ``--skip-bad-rows`` is given (then the count of skipped rows is reported).
-
-Exit codes: 0 success; 2 usage error (a bad option, or an input file or column that
-does not exist); 1 any other failure (an empty or unreadable file, rows with empty
-labels, a model that cannot be loaded), reported in one ``Error: ...`` line.
+The command line's conventions are described in :mod:`fewshot.cli`.
 """
 
 from __future__ import annotations
@@ -403,6 +391,7 @@ def demo(model, folds, quiet):
 
 
 from ._deploy import export, serve  # noqa: E402
+from ._distill import distill  # noqa: E402
 from ._explore import plot, probe  # noqa: E402
 from ._info import info  # noqa: E402
 
@@ -411,6 +400,7 @@ cli.add_command(plot)
 cli.add_command(export)
 cli.add_command(serve)
 cli.add_command(info)
+cli.add_command(distill)
 
 
 def main(argv=None):

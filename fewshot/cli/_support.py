@@ -6,8 +6,8 @@ import functools
 
 import click
 
-from .._core.loading import DEFAULT_MODEL, ModelNotFoundError, first_line
-from .._core.pooling import POOLINGS
+from .._core.choices import DEFAULT_MODEL, POOLINGS
+from .._core.errors import ModelNotFoundError, first_line
 from ._tables import TableInputError, atomic_file, read_texts
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._core.loading import first_line
+from .._core.errors import first_line
 from .._core.optional import require
 from .._estimator.validation import check_labels
 

@@ -1,25 +1,11 @@
-"""Embed and predict over datasets larger than one machine, with Ray Data.
+"""``embed_dataset`` and ``predict_dataset``: their checks and the actor pool.
 
-Ray Data streams a dataset through a pool of actors; each actor loads the model once and
-then receives batch after batch (the pattern Ray documents for batch inference). These
-helpers wrap that pattern around any fewshot (or scikit-learn) estimator that takes a
-list of texts:
-
-- :func:`embed_dataset` adds ``estimator.transform(texts)`` as a vector column;
-- :func:`predict_dataset` adds ``estimator.predict(texts)`` and, where the estimator has
-  it, ``predict_proba``.
-
-The estimator travels to the actors once, through Ray's object store: a
-:class:`~fewshot.DistilEmbedder` (or a pipeline around one) pickles without pretrained
-weights, so each actor loads them itself; a fitted :class:`~fewshot.SetFitClassifier`
-pickles with its fine-tuned weights (as safetensors bytes), which are stored once and
-read by each actor, not sent with every batch.
-
-Install with ``pip install 'fewshot[ray]'``. See ``docs/scaling.md``.
+How they behave is described in :mod:`fewshot.distributed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import warnings
 
@@ -54,24 +40,60 @@ _OWN_ARGUMENTS = (
 )
 
 
-def _check(
-    ds,
-    estimator,
-    method,
-    *,
-    columns,
-    text_column,
-    on_error,
-    error_column,
-    id_column,
-    batch_size,
-    concurrency,
-    num_cpus,
-    num_gpus,
-    max_restarts,
-    max_task_retries,
-    ray_remote_args,
-):
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One call's settings, checked once and handed on whole (no argument relays).
+
+    Its defaults are the public functions' defaults: written here once.
+    """
+
+    text_column: str = "text"
+    on_error: str = "raise"
+    error_column: str = "error"
+    id_column: str | None = None
+    batch_size: int = 512
+    concurrency: int | tuple = 1
+    num_cpus: float = 1
+    num_gpus: float = 0
+    max_restarts: int | None = None
+    max_task_retries: int | None = None
+    ray_remote_args: dict | None = None
+    columns: dict = dataclasses.field(default_factory=dict)  # output columns by role
+
+    @classmethod
+    def of(cls, call: dict, columns: dict) -> _Job:
+        """The settings among a public function's arguments (``locals()``)."""
+        names = [f.name for f in dataclasses.fields(cls) if f.name != "columns"]
+        return cls(**{name: call[name] for name in names}, columns=columns)
+
+    def names(self) -> dict:
+        """Every column name the call uses, by role, for the checks."""
+        names = {"text_column": self.text_column, **self.columns}
+        if self.on_error == "null":
+            names["error_column"] = self.error_column
+        return names
+
+    def remote_args(self) -> dict:
+        """Keyword arguments for the actors beyond Ray Data's defaults.
+
+        Ray Data's defaults (max_restarts=-1, max_task_retries=-1) restart a killed
+        actor, which reloads the model, and run its unfinished task again; the task's
+        outputs are numbered, and those the failed attempt had already handed over are
+        not taken twice, so every row comes out once. Only values the user sets are
+        passed on (Ray 2.60 deprecates passing them as loose keywords).
+        """
+        args = dict(self.ray_remote_args or {})
+        if self.max_restarts is not None:
+            args["max_restarts"] = self.max_restarts
+        if self.max_task_retries is not None:
+            args["max_task_retries"] = self.max_task_retries
+        return args
+
+
+_DEFAULT = _Job()
+
+
+def _check(ds, estimator, method: str, job: _Job):
     """Every check that needs no data, so a mistake fails before any actor starts."""
     ray = _import_ray()
     if not isinstance(ds, ray.data.Dataset):
@@ -81,24 +103,39 @@ def _check(
         )
     if not callable(getattr(estimator, method, None)):
         raise TypeError(f"estimator must have a {method}() method; got {type(estimator).__name__}.")
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}.")
-    names = {"text_column": text_column, **columns}
-    if on_error == "null":
-        names["error_column"] = error_column
+    if job.on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {job.on_error!r}.")
+    names = job.names()
     for name, value in names.items():
         if not isinstance(value, str) or not value:
             raise TypeError(f"{name} must be a column name (a non-empty str), got {value!r}.")
-    if id_column is not None and not isinstance(id_column, str):
-        raise TypeError(f"id_column must be None or a column name (str), got {id_column!r}.")
+    if job.id_column is not None and not isinstance(job.id_column, str):
+        raise TypeError(f"id_column must be None or a column name (str), got {job.id_column!r}.")
     outputs = [v for k, v in names.items() if k != "text_column"]
     if len(set(outputs)) != len(outputs):
         raise ValueError(f"The output columns need distinct names, got {outputs}.")
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    _check_pool(job)
+    if (allowed := ray.data.DataContext.get_current().max_errored_blocks) != 0:
+        warnings.warn(
+            f"ray.data.DataContext.max_errored_blocks is {allowed}: Ray drops the rows of a "
+            "batch that fails instead of stopping the job, so rows can go missing from the "
+            "output. Set it to 0 to keep every row, and use on_error='null' to keep rows "
+            "with bad text.",
+            UserWarning,
+            stacklevel=4,
+        )
+    _check_schema(ds, job.text_column, job.id_column, outputs)
+    return ray
+
+
+def _check_pool(job: _Job) -> None:
+    """The actors' settings: batch size, pool size, resources, retries, Ray options."""
+    if not isinstance(job.batch_size, numbers.Integral) or job.batch_size < 1:
         raise ValueError(
             "batch_size (rows per batch handed to an actor) must be a positive int, got "
-            f"{batch_size!r}."
+            f"{job.batch_size!r}."
         )
+    concurrency = job.concurrency
     sizes = concurrency if isinstance(concurrency, tuple) else (concurrency,)
     if (
         not sizes
@@ -109,34 +146,26 @@ def _check(
             f"concurrency must be a number of actors (int >= 1) or a (min, max) pair for an "
             f"autoscaling pool, got {concurrency!r}."
         )
-    for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)):
+    for name in ("num_cpus", "num_gpus"):
+        value = getattr(job, name)
         if not isinstance(value, numbers.Real) or value < 0:
             raise ValueError(f"{name} (per actor) must be a number >= 0, got {value!r}.")
-    for name, value in (("max_restarts", max_restarts), ("max_task_retries", max_task_retries)):
+    for name in ("max_restarts", "max_task_retries"):
+        value = getattr(job, name)
         if value is not None and (not isinstance(value, numbers.Integral) or value < -1):
             raise ValueError(f"{name} must be None or an int >= -1 (-1: no limit), got {value!r}.")
-    if ray_remote_args is not None:
-        if not isinstance(ray_remote_args, dict):
+    extra = job.ray_remote_args
+    if extra is not None:
+        if not isinstance(extra, dict):
             raise TypeError(
-                f"ray_remote_args must be a dict of map_batches options, got {ray_remote_args!r}."
+                f"ray_remote_args must be a dict of map_batches options, got {extra!r}."
             )
-        if clash := sorted(set(ray_remote_args) & set(_OWN_ARGUMENTS)):
+        if clash := sorted(set(extra) & set(_OWN_ARGUMENTS)):
             raise ValueError(
                 f"ray_remote_args sets {clash}, which fewshot sets itself; use the function's own "
                 "parameters (batch_size, concurrency, num_cpus, num_gpus, max_restarts, "
                 "max_task_retries)."
             )
-    if (allowed := ray.data.DataContext.get_current().max_errored_blocks) != 0:
-        warnings.warn(
-            f"ray.data.DataContext.max_errored_blocks is {allowed}: Ray drops the rows of a "
-            "batch that fails instead of stopping the job, so rows can go missing from the "
-            "output. Set it to 0 to keep every row, and use on_error='null' to keep rows "
-            "with bad text.",
-            UserWarning,
-            stacklevel=3,
-        )
-    _check_schema(ds, text_column, id_column, outputs)
-    return ray
 
 
 def _check_schema(ds, text_column, id_column, outputs):
@@ -187,103 +216,54 @@ def _check_fitted(estimator):
         pass
 
 
-def _apply(
-    ds,
-    estimator,
-    *,
-    task,
-    columns,
-    text_column,
-    on_error,
-    error_column,
-    id_column,
-    batch_size,
-    concurrency,
-    num_cpus,
-    num_gpus,
-    max_restarts,
-    max_task_retries,
-    ray_remote_args,
-):
+def _apply(ds, estimator, task: str, job: _Job):
     """Check every argument, then add the output columns with a pool of ``BatchWorker`` actors."""
-    ray = _check(
-        ds,
-        estimator,
-        "transform" if task == "embed" else "predict",
-        columns=columns,
-        text_column=text_column,
-        on_error=on_error,
-        error_column=error_column,
-        id_column=id_column,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        max_restarts=max_restarts,
-        max_task_retries=max_task_retries,
-        ray_remote_args=ray_remote_args,
-    )
+    ray = _check(ds, estimator, "transform" if task == "embed" else "predict", job)
     if task == "predict":
         _check_fitted(estimator)
     # One copy of the estimator in the object store, whatever the number of actors and
     # batches. It stays there as long as the returned Dataset exists.
     estimator_ref = ray.put(estimator)
+    concurrency = job.concurrency
     size = concurrency if isinstance(concurrency, tuple) else (concurrency, concurrency)
-    threads = None if num_gpus else max(1, int(num_cpus))
+    threads = None if job.num_gpus else max(1, int(job.num_cpus))
     return ds.map_batches(
         BatchWorker,
         fn_constructor_args=(estimator_ref,),
         fn_constructor_kwargs=dict(
             task=task,
-            text_column=text_column,
-            columns=columns,
-            on_error=on_error,
-            error_column=error_column,
-            id_column=id_column,
+            text_column=job.text_column,
+            columns=job.columns,
+            on_error=job.on_error,
+            error_column=job.error_column,
+            id_column=job.id_column,
             num_threads=threads,
         ),
-        batch_size=int(batch_size),
+        batch_size=int(job.batch_size),
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1]),
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        **_remote_args(max_restarts, max_task_retries, ray_remote_args),
+        num_cpus=job.num_cpus,
+        num_gpus=job.num_gpus,
+        **job.remote_args(),
     )
-
-
-def _remote_args(max_restarts, max_task_retries, extra):
-    """Keyword arguments for the actors beyond Ray Data's defaults.
-
-    Ray Data's defaults (max_restarts=-1, max_task_retries=-1) restart a killed actor, which
-    reloads the model, and run its unfinished task again; the task's outputs are numbered,
-    and those the failed attempt had already handed over are not taken twice, so every
-    row comes out once. Only values the user sets are passed on (Ray 2.60 deprecates
-    passing them as loose keywords).
-    """
-    args = dict(extra or {})
-    if max_restarts is not None:
-        args["max_restarts"] = max_restarts
-    if max_task_retries is not None:
-        args["max_task_retries"] = max_task_retries
-    return args
 
 
 def embed_dataset(
     ds,
     embedder,
     *,
-    text_column="text",
+    text_column=_DEFAULT.text_column,
     output_column="embedding",
-    batch_size=512,
-    concurrency=1,
-    num_cpus=1,
-    num_gpus=0,
-    on_error="raise",
-    error_column="error",
-    id_column=None,
-    max_restarts=None,
-    max_task_retries=None,
-    ray_remote_args=None,
+    batch_size=_DEFAULT.batch_size,
+    concurrency=_DEFAULT.concurrency,
+    num_cpus=_DEFAULT.num_cpus,
+    num_gpus=_DEFAULT.num_gpus,
+    on_error=_DEFAULT.on_error,
+    error_column=_DEFAULT.error_column,
+    id_column=_DEFAULT.id_column,
+    max_restarts=_DEFAULT.max_restarts,
+    max_task_retries=_DEFAULT.max_task_retries,
+    ray_remote_args=_DEFAULT.ray_remote_args,
 ):
     """Add ``embedder.transform(texts)`` as a vector column of a Ray dataset.
 
@@ -347,42 +327,27 @@ def embed_dataset(
     >>> ds = embed_dataset(ds, DistilEmbedder(layers=4), concurrency=4)  # doctest: +SKIP
     >>> ds.write_parquet("embedded/")                      # doctest: +SKIP
     """
-    return _apply(
-        ds,
-        embedder,
-        task="embed",
-        columns={"output_column": output_column},
-        text_column=text_column,
-        on_error=on_error,
-        error_column=error_column,
-        id_column=id_column,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        max_restarts=max_restarts,
-        max_task_retries=max_task_retries,
-        ray_remote_args=ray_remote_args,
-    )
+    job = _Job.of(locals(), {"output_column": output_column})
+    return _apply(ds, embedder, "embed", job)
 
 
 def predict_dataset(
     ds,
     estimator,
     *,
-    text_column="text",
+    text_column=_DEFAULT.text_column,
     prediction_column="prediction",
     proba_column="probabilities",
-    batch_size=512,
-    concurrency=1,
-    num_cpus=1,
-    num_gpus=0,
-    on_error="raise",
-    error_column="error",
-    id_column=None,
-    max_restarts=None,
-    max_task_retries=None,
-    ray_remote_args=None,
+    batch_size=_DEFAULT.batch_size,
+    concurrency=_DEFAULT.concurrency,
+    num_cpus=_DEFAULT.num_cpus,
+    num_gpus=_DEFAULT.num_gpus,
+    on_error=_DEFAULT.on_error,
+    error_column=_DEFAULT.error_column,
+    id_column=_DEFAULT.id_column,
+    max_restarts=_DEFAULT.max_restarts,
+    max_task_retries=_DEFAULT.max_task_retries,
+    ray_remote_args=_DEFAULT.ray_remote_args,
 ):
     """Add a fitted classifier's predictions (and probabilities) to a Ray dataset.
 
@@ -416,20 +381,4 @@ max_restarts, max_task_retries, ray_remote_args
     columns = {"prediction_column": prediction_column}
     if proba_column is not None and callable(getattr(estimator, "predict_proba", None)):
         columns["proba_column"] = proba_column
-    return _apply(
-        ds,
-        estimator,
-        task="predict",
-        columns=columns,
-        text_column=text_column,
-        on_error=on_error,
-        error_column=error_column,
-        id_column=id_column,
-        batch_size=batch_size,
-        concurrency=concurrency,
-        num_cpus=num_cpus,
-        num_gpus=num_gpus,
-        max_restarts=max_restarts,
-        max_task_retries=max_task_retries,
-        ray_remote_args=ray_remote_args,
-    )
+    return _apply(ds, estimator, "predict", _Job.of(locals(), columns))

@@ -1,50 +1,6 @@
-"""Export a fitted fewshot model to one ONNX file: text in, label and probabilities out.
+"""``to_onnx``: assemble the parts an estimator names into one file, measure it, write it.
 
-:func:`to_onnx` writes a single ONNX graph that holds every step between a text and its
-label, so the file runs anywhere ONNX Runtime runs (:mod:`fewshot.runtime` in Python,
-or ONNX Runtime's C, C++, C#, Java, JavaScript and Rust bindings):
-
-1. **the tokenizer** — onnxruntime-extensions' ``BertTokenizer`` custom op, one text at a
-   time inside an ONNX ``Loop``, then truncation at the estimator's ``max_length`` and
-   padding with standard ops. Supported: BERT-style WordPiece tokenizers (the
-   ``tokenizer.json`` of BERT, DistilBERT, MiniLM, MPNet and their fine-tunes: a
-   WordPiece model, ``BertNormalizer``, ``BertPreTokenizer`` and a ``[CLS] text [SEP]``
-   template). Other tokenizers (byte-level BPE as in RoBERTa and GPT-2, SentencePiece as
-   in XLM-R and T5) are refused for text input: export them with
-   ``inputs="token_ids"``, which stores their ``tokenizer.json`` in the file for the
-   Hugging Face ``tokenizers`` library (Python, Rust, Node) to tokenise with;
-2. **the encoder, cut at the deepest layer used** — the same hook-based capture as
-   every other forward pass in fewshot (:func:`fewshot._core.forward.capture_layers`),
-   exported with ``torch.onnx.export(dynamo=True)``;
-3. **pooling and normalisation** — :func:`fewshot._core.encoding.pooled_features` itself,
-   traced into the graph, then the same L2 normalisation as the Python path;
-4. **the head** — ``LogisticRegression`` as plain ONNX ops in float64 (MatMul, Add,
-   Sigmoid or Softmax, ArgMax, Gather of the class labels); a ``HeadClassifier``'s
-   temperature-scaled softmax over its classes' logits likewise; other scikit-learn
-   heads (and pipelines of scikit-learn steps after the embedder) through ``skl2onnx``
-   where it converts them, else an error listing what is supported.
-
-A model with a ``prompt`` records it in the manifest and :class:`~fewshot.runtime.OnnxClassifier`
-applies it to every text before the graph tokenises; such a model exports with
-``inputs="text"`` only (a file taking token ids could not apply it for its callers).
-
-Outputs: ``label`` and ``probabilities`` (float64, columns in ``classes_`` order) for
-classifiers, and ``features`` (float32) for every file: a ``DistilEmbedder``'s output, or
-the embedding a classifier's head sees.
-
-``quantize="int8"`` quantises the encoder: ONNX Runtime's dynamic quantisation of the
-weight matrix multiplies (signed int8, one scale per output channel: the recipe of
-``backend="onnx", quantize="int8"``) plus the word-embedding table stored as int8 with
-one scale per row (so an anchor-sized model fits in well under 100 MB). The head stays
-float64.
-
-The file carries its manifest as ONNX metadata (``metadata_props["fewshot.manifest"]``,
-JSON): the classes, the inputs and outputs, the tokenizer settings, and the agreement
-measured at export between the file and the Python estimator on ``check_texts`` (max
-probability or feature difference, label agreement, tokenizer agreement), for float32
-and, when quantised, for int8; and under ``provenance`` what a saved folder's manifest
-records (versions, base model, training data hash and counts, seeds, parameters,
-creation time). ``fewshot info FILE.onnx`` prints it.
+The design and the file's layout are described in :mod:`fewshot.export`.
 """
 
 from __future__ import annotations
@@ -56,15 +12,16 @@ import time
 import warnings
 from collections.abc import Sequence
 
+from .._core.choices import QUANTIZE
 from .._core.prompt import apply_prompt
 
 # The steps live in private modules, one per part of the graph; this module runs them.
-from ._checks import compare, default_check_texts, tokenized_ids, tokenizer_agreement
-from ._encoder import export_encoder, int8_embeddings
+from ._checks import compare, default_check_texts, tokenizer_agreement
+from ._encoder import int8_embeddings
 from ._file import assemble_model, onnx_session, opset_of, write_model
 from ._head import SUPPORTED_HEADS, head_nodes
-from ._manifest import build_manifest, provenance, set_metadata
-from ._resolve import check_spec, resolve
+from ._manifest import build_manifest, set_metadata
+from ._resolve import resolve
 from ._tokenizer import SUPPORTED_TOKENIZERS, tokenizer_nodes, wordpiece_settings
 
 __all__ = [
@@ -78,7 +35,6 @@ __all__ = [
 ]
 
 INPUTS = ("text", "token_ids")
-QUANTIZE = (None, "int8")
 # Probabilities (or features) of the float32 file must match the Python estimator this
 # closely; a larger difference is reported with an ExportWarning.
 FP32_TOLERANCE = 1e-4
@@ -213,101 +169,28 @@ def to_onnx(
     True
     """
     start = time.perf_counter()
-    if quantize not in QUANTIZE:
-        raise ValueError(f"quantize={quantize!r} is not valid; choose one of {list(QUANTIZE)}.")
-    if inputs not in INPUTS:
-        raise ValueError(f"inputs={inputs!r} is not valid; choose one of {list(INPUTS)}.")
-    from .._core.optional import require
-
-    require("onnx", "onnxscript", "onnxruntime", extra="onnx", feature="to_onnx")
-    if inputs == "text":
-        require("onnxruntime_extensions", extra="runtime", feature="to_onnx(inputs='text')")
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise ValueError(f"{path!r} is a folder; give the path of the .onnx file to write.")
-
+    path = _check_request(path, quantize, inputs)
     parts = resolve(estimator)
-    loaded, spec = parts.loaded, parts.spec
-    check_spec(loaded, spec)
-    if spec.prompt is not None and inputs == "token_ids":
+    if parts.prompt is not None and inputs == "token_ids":
         raise ValueError(
-            f"This model applies prompt={spec.prompt!r} to every text, which a file that "
+            f"This model applies prompt={parts.prompt!r} to every text, which a file that "
             "takes token ids cannot do for its callers; export it with inputs='text' "
             "(OnnxClassifier then applies the prompt), or without a prompt."
         )
-    tokenizer = loaded.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    settings = wordpiece_settings(tokenizer) if inputs == "text" else None
-    tokenizer_parts = (
-        tokenizer_nodes(settings, spec.max_length, pad_id) if settings is not None else None
-    )
-
     texts = default_check_texts() if check_texts is None else _check_texts(check_texts)
-    expected = parts.reference(texts)
-    ids = tokenized_ids(loaded, spec, texts)
-    # The graph tokenises what OnnxClassifier feeds it: texts with the prompt applied.
-    graph_texts = apply_prompt(spec.prompt, texts)
-
-    import onnx
-
     with tempfile.TemporaryDirectory(prefix="fewshot-export-") as tmp:
-        fp32_file = os.path.join(tmp, "encoder.onnx")
-        export_encoder(loaded, spec, fp32_file)
-        encoder = onnx.load(fp32_file)
-        opset = opset_of(encoder, "")
-        n_features = spec.n_features(loaded)
-        head_parts = (
-            head_nodes(parts.head, n_features, parts.classes, opset)
-            if parts.head is not None
-            else None
-        )
-        n_classes = None if parts.classes is None else len(parts.classes)
-        assemble = dict(
-            inputs=inputs,
-            tokenizer_parts=tokenizer_parts,
-            head_parts=head_parts,
-            n_features=n_features,
-            n_classes=n_classes,
-        )
-        fp32 = assemble_model(encoder, **assemble)
-        checks: dict = {
-            "n_texts": len(texts),
-            "texts": "default" if check_texts is None else "given",
-        }
-        if tokenizer_parts is not None:
-            checks["tokenizer_agreement"] = tokenizer_agreement(
-                tokenizer_parts, graph_texts, ids, opset
-            )
-        checks["float32"] = compare(
-            onnx_session(fp32), parts, graph_texts, ids, inputs, expected, pad_id
-        )
-        final = fp32
-        if quantize == "int8":
-            from .._core.onnx_backend import quantize_int8
-
-            int8_file = os.path.join(tmp, "encoder.int8.onnx")
-            quantize_int8(fp32_file, int8_file)
-            encoder8 = onnx.load(int8_file)
-            checks["int8_embedding_tables"] = int8_embeddings(encoder8)
-            final = assemble_model(encoder8, **assemble)
-            checks["int8"] = compare(
-                onnx_session(final), parts, graph_texts, ids, inputs, expected, pad_id
-            )
-
+        final, checks, graph = _build_and_measure(parts, inputs, quantize, texts, tmp)
+    checks["texts"] = "default" if check_texts is None else "given"
     manifest = build_manifest(
         parts,
-        spec,
-        inputs,
-        quantize,
-        pad_id,
-        settings,
-        head_parts,
-        checks,
-        n_features,
-        provenance(estimator, loaded),
+        inputs=inputs,
+        quantize=quantize,
+        tokenizer_settings=graph.settings,
+        class_type=graph.class_type,
+        checks=checks,
     )
-    set_metadata(final, manifest, tokenizer if inputs == "token_ids" else None)
-    _check_fp32(checks["float32"], parts)
+    set_metadata(final, manifest, parts.tokenizer if inputs == "token_ids" else None)
+    _check_fp32(checks["float32"])
     write_model(final, path)
     report = ExportReport(
         path=path,
@@ -320,6 +203,93 @@ def to_onnx(
     return report
 
 
+def _check_request(path, quantize, inputs) -> str:
+    """The request's options and extras, checked before any work is done."""
+    if quantize not in QUANTIZE:
+        raise ValueError(f"quantize={quantize!r} is not valid; choose one of {list(QUANTIZE)}.")
+    if inputs not in INPUTS:
+        raise ValueError(f"inputs={inputs!r} is not valid; choose one of {list(INPUTS)}.")
+    from .._core.optional import require
+
+    require("onnx", "onnxscript", "onnxruntime", extra="onnx", feature="to_onnx")
+    if inputs == "text":
+        require("onnxruntime_extensions", extra="runtime", feature="to_onnx(inputs='text')")
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path!r} is a folder; give the path of the .onnx file to write.")
+    return path
+
+
+@dataclasses.dataclass
+class _Graph:
+    """The pieces around the features graph: tokenizer and head nodes, padding id."""
+
+    settings: dict | None  # the WordPiece settings, for a graph that tokenises
+    tokenizer_parts: tuple | None
+    head_parts: tuple | None
+    pad_id: int
+
+    @property
+    def class_type(self) -> str | None:
+        return None if self.head_parts is None else self.head_parts[3]
+
+    def assemble(self, features, parts, inputs):
+        n_classes = None if parts.classes is None else len(parts.classes)
+        return assemble_model(
+            features,
+            inputs=inputs,
+            tokenizer_parts=self.tokenizer_parts,
+            head_parts=self.head_parts,
+            n_features=parts.n_features,
+            n_classes=n_classes,
+        )
+
+
+def _build_and_measure(parts, inputs, quantize, texts, tmp):
+    """The float32 file (and the int8 one when asked), each compared with the estimator."""
+    import onnx
+
+    tokenizer = parts.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    settings = wordpiece_settings(tokenizer) if inputs == "text" else None
+    tokenizer_parts = (
+        tokenizer_nodes(settings, parts.max_length, pad_id) if settings is not None else None
+    )
+    expected = parts.reference(texts)
+    ids = parts.token_ids(texts)
+    # The graph tokenises what OnnxClassifier feeds it: texts with the prompt applied.
+    graph_texts = apply_prompt(parts.prompt, texts)
+    fp32_file = os.path.join(tmp, "features.onnx")
+    parts.write_features(fp32_file)
+    features = onnx.load(fp32_file)
+    opset = opset_of(features, "")
+    head_parts = (
+        head_nodes(parts.head, parts.n_features, parts.classes, opset)
+        if parts.head is not None
+        else None
+    )
+    graph = _Graph(settings, tokenizer_parts, head_parts, pad_id)
+    fp32 = graph.assemble(features, parts, inputs)
+    checks: dict = {"n_texts": len(texts)}
+    if tokenizer_parts is not None:
+        checks["tokenizer_agreement"] = tokenizer_agreement(
+            tokenizer_parts, graph_texts, ids, opset
+        )
+    measure = (parts, graph_texts, ids, inputs, expected, pad_id)
+    checks["float32"] = compare(onnx_session(fp32), *measure)
+    if quantize != "int8":
+        return fp32, checks, graph
+    if parts.quantize is None:
+        raise ValueError(f"A {parts.kind} file has no int8 form; export it with quantize=None.")
+    int8_file = os.path.join(tmp, "features.int8.onnx")
+    parts.quantize(fp32_file, int8_file)
+    features8 = onnx.load(int8_file)
+    checks["int8_embedding_tables"] = int8_embeddings(features8)
+    final = graph.assemble(features8, parts, inputs)
+    checks["int8"] = compare(onnx_session(final), *measure)
+    return final, checks, graph
+
+
 def _check_texts(texts) -> list[str]:
     from .._estimator.validation import check_texts
 
@@ -327,7 +297,7 @@ def _check_texts(texts) -> list[str]:
     return list(texts)
 
 
-def _check_fp32(result: dict, parts) -> None:
+def _check_fp32(result: dict) -> None:
     ok = result["max_abs_diff"] <= FP32_TOLERANCE and result.get("label_agreement", 1.0) == 1.0
     if not ok:
         warnings.warn(

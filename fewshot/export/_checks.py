@@ -3,7 +3,7 @@
 :func:`compare` runs a file on the check texts and measures the largest probability
 (or feature) difference and the label agreement; :func:`tokenizer_agreement` measures
 how often the in-graph tokenizer gives the Hugging Face tokenizer's ids;
-:func:`default_check_texts` and :func:`tokenized_ids` supply the texts and their ids.
+:func:`default_check_texts` supplies the texts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from ..runtime._classifier import CUSTOM_DOMAIN
 from ._file import onnx_session
 
-__all__ = ["compare", "default_check_texts", "tokenized_ids", "tokenizer_agreement"]
+__all__ = ["compare", "default_check_texts", "tokenizer_agreement"]
 
 
 def default_check_texts() -> list[str]:
@@ -27,14 +27,6 @@ def default_check_texts() -> list[str]:
         "The courier left my parcel in the rain, AGAIN!!! 3rd time this month...",
         "Ünïcödé text — naïve café ☕",
     ]
-
-
-def tokenized_ids(loaded, spec, texts):
-    """The Hugging Face tokenizer's ids of ``texts``, as the Python path truncates them."""
-    from .._core.encoding import tokenize
-
-    ids, _, _ = tokenize(loaded.tokenizer, texts, spec)
-    return ids
 
 
 def _run_file(session, texts, ids, inputs: str, outputs, pad: int, batch_size: int = 32):

@@ -1,21 +1,20 @@
 """The head graph of an exported file: ``features`` -> ``label``, ``probabilities``.
 
 A ``LogisticRegression`` becomes plain ONNX ops in float64, a ``HeadClassifier``'s head
-(:class:`TemperatureHead`) a temperature-scaled softmax over its classes' logits, and
-any other scikit-learn head (or Pipeline of steps) goes through ``skl2onnx``.
-:func:`head_nodes` picks the way; :func:`check_head` refuses a head without class
-probabilities before any work is done.
+(:class:`~fewshot._estimator.head_calibration.TemperatureHead`) a temperature-scaled
+softmax over its classes' logits, and any other scikit-learn head (or Pipeline of steps)
+goes through ``skl2onnx``. :func:`head_nodes` picks the way; :func:`check_head` refuses a
+head without class probabilities before any work is done.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
+from .._estimator.head_calibration import TemperatureHead
 from ._file import opset_of
 
-__all__ = ["SUPPORTED_HEADS", "TemperatureHead", "check_head", "head_nodes"]
+__all__ = ["SUPPORTED_HEADS", "check_head", "head_nodes"]
 
 SUPPORTED_HEADS = (
     "LogisticRegression (binary or multiclass) as ONNX ops; any other scikit-learn "
@@ -23,14 +22,6 @@ SUPPORTED_HEADS = (
     "predict_proba"
 )
 _HEAD_PREFIX = "fewshot_head_"
-
-
-@dataclasses.dataclass(frozen=True)
-class TemperatureHead:
-    """A HeadClassifier's head: pick the logits of its classes, divide by T, softmax."""
-
-    indices: tuple[int, ...]
-    temperature: float
 
 
 def _label_tensor(classes: np.ndarray):

@@ -13,37 +13,42 @@ import json
 import numpy as np
 
 from .._core.prompt import prompt_parts
+from .._estimator.head_calibration import TemperatureHead
 from ..runtime._classifier import CUSTOM_DOMAIN, FORMAT, FORMAT_VERSION, MANIFEST_KEY, TOKENIZER_KEY
-from ._head import TemperatureHead
 
 __all__ = ["build_manifest", "provenance", "set_metadata"]
 
 
-def build_manifest(
-    parts, spec, inputs, quantize, pad_id, settings, head_parts, checks, n_features, provenance
-):
+def build_manifest(parts, *, inputs, quantize, tokenizer_settings, class_type, checks) -> dict:
     """The manifest of the file (a JSON-serialisable dict).
 
-    ``provenance`` is :func:`provenance`'s record of what made the estimator.
+    ``parts`` are the estimator's :class:`~fewshot.export._parts.ExportParts`;
+    ``tokenizer_settings`` the WordPiece settings of a graph that tokenises (None for
+    token-id input), ``class_type`` how the head stores its labels, ``checks`` the
+    agreement measured at export.
     """
     from .._version import __version__
+
+    settings = tokenizer_settings
+    tokenizer = parts.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     manifest = {
         "format": FORMAT,
         # Version 2 added the prompt: a prompted file is refused by older runtimes,
         # which would skip it; files without one stay readable by them.
-        "format_version": FORMAT_VERSION if spec.prompt is not None else 1,
+        "format_version": FORMAT_VERSION if parts.prompt is not None else 1,
         "fewshot_version": __version__,
         "kind": parts.kind,
         "inputs": inputs,
         "input_names": ["text"] if inputs == "text" else ["input_ids", "attention_mask"],
         "outputs": (["label", "probabilities"] if parts.classes is not None else []) + ["features"],
-        "n_features": int(n_features),
+        "n_features": int(parts.n_features),
         "quantize": quantize,
-        "max_length": int(spec.max_length),
-        "prompt": spec.prompt,
+        "max_length": int(parts.max_length),
+        "prompt": parts.prompt,
         # The text before and after {text}, braces unescaped: what the runtime joins.
-        "prompt_parts": list(prompt_parts(spec.prompt)) if spec.prompt else None,
+        "prompt_parts": list(prompt_parts(parts.prompt)) if parts.prompt else None,
         "pad_token_id": int(pad_id),
         "tokenizer": (
             {
@@ -57,11 +62,11 @@ def build_manifest(
         ),
         "source": parts.source,
         "checks": checks,
-        "provenance": provenance,
+        "provenance": parts.provenance,
     }
     if parts.classes is not None:
         manifest["classes"] = parts.classes.tolist()
-        manifest["class_type"] = head_parts[3]
+        manifest["class_type"] = class_type
         manifest["head"] = _describe(parts.head)
     return manifest
 

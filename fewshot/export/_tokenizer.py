@@ -123,38 +123,7 @@ def tokenizer_nodes(settings: dict, max_length: int, pad_id: int):
     def const(name, value):
         return numpy_helper.from_array(np.asarray(value, dtype=np.int64), p + name)
 
-    body = h.make_graph(
-        [
-            h.make_node("Unsqueeze", [p + "i", p + "axes0"], [p + "i1"]),
-            h.make_node("Add", [p + "i1", p + "one1"], [p + "i2"]),
-            h.make_node("Slice", ["text", p + "i1", p + "i2"], [p + "one_text"]),
-            h.make_node(
-                "BertTokenizer",
-                [p + "one_text"],
-                [p + "ids", p + "type_ids", p + "mask", p + "offsets"],
-                domain=CUSTOM_DOMAIN,
-                name=p + "BertTokenizer",
-                **settings,
-            ),
-            h.make_node("Shape", [p + "ids"], [p + "n"]),
-            h.make_node("Concat", [p + "ids_in", p + "ids"], [p + "ids_out"], axis=0),
-            h.make_node("Concat", [p + "lens_in", p + "n"], [p + "lens_out"], axis=0),
-            h.make_node("Identity", [p + "cond"], [p + "cond_out"]),
-        ],
-        p + "per_text",
-        [
-            h.make_tensor_value_info(p + "i", TensorProto.INT64, []),
-            h.make_tensor_value_info(p + "cond", TensorProto.BOOL, []),
-            h.make_tensor_value_info(p + "ids_in", TensorProto.INT64, [None]),
-            h.make_tensor_value_info(p + "lens_in", TensorProto.INT64, [None]),
-        ],
-        [
-            h.make_tensor_value_info(p + "cond_out", TensorProto.BOOL, []),
-            h.make_tensor_value_info(p + "ids_out", TensorProto.INT64, [None]),
-            h.make_tensor_value_info(p + "lens_out", TensorProto.INT64, [None]),
-        ],
-        initializer=[const("axes0", [0]), const("one1", [1])],
-    )
+    body = _per_text_body(settings)
     n = lambda name: p + name  # noqa: E731 - short local names keep the graph readable
     nodes = [
         h.make_node("Shape", ["text"], [n("n_texts1")]),
@@ -196,3 +165,47 @@ def tokenizer_nodes(settings: dict, max_length: int, pad_id: int):
         const("pad", pad_id),
     ]
     return nodes, initializers
+
+
+def _per_text_body(settings: dict):
+    """The Loop body: tokenise text ``i``, append its ids, and record its length."""
+    from onnx import TensorProto, numpy_helper
+    from onnx import helper as h
+
+    p = _TOKENIZER_PREFIX
+
+    def const(name, value):
+        return numpy_helper.from_array(np.asarray(value, dtype=np.int64), p + name)
+
+    return h.make_graph(
+        [
+            h.make_node("Unsqueeze", [p + "i", p + "axes0"], [p + "i1"]),
+            h.make_node("Add", [p + "i1", p + "one1"], [p + "i2"]),
+            h.make_node("Slice", ["text", p + "i1", p + "i2"], [p + "one_text"]),
+            h.make_node(
+                "BertTokenizer",
+                [p + "one_text"],
+                [p + "ids", p + "type_ids", p + "mask", p + "offsets"],
+                domain=CUSTOM_DOMAIN,
+                name=p + "BertTokenizer",
+                **settings,
+            ),
+            h.make_node("Shape", [p + "ids"], [p + "n"]),
+            h.make_node("Concat", [p + "ids_in", p + "ids"], [p + "ids_out"], axis=0),
+            h.make_node("Concat", [p + "lens_in", p + "n"], [p + "lens_out"], axis=0),
+            h.make_node("Identity", [p + "cond"], [p + "cond_out"]),
+        ],
+        p + "per_text",
+        [
+            h.make_tensor_value_info(p + "i", TensorProto.INT64, []),
+            h.make_tensor_value_info(p + "cond", TensorProto.BOOL, []),
+            h.make_tensor_value_info(p + "ids_in", TensorProto.INT64, [None]),
+            h.make_tensor_value_info(p + "lens_in", TensorProto.INT64, [None]),
+        ],
+        [
+            h.make_tensor_value_info(p + "cond_out", TensorProto.BOOL, []),
+            h.make_tensor_value_info(p + "ids_out", TensorProto.INT64, [None]),
+            h.make_tensor_value_info(p + "lens_out", TensorProto.INT64, [None]),
+        ],
+        initializer=[const("axes0", [0]), const("one1", [1])],
+    )

@@ -1,16 +1,6 @@
-"""Predict from an exported ONNX file with ONNX Runtime and numpy only.
+"""``OnnxClassifier`` and ``read_manifest``: a file's manifest, session and batches.
 
-:class:`OnnxClassifier` runs a file written by :func:`fewshot.export.to_onnx` (or
-``fewshot export``): texts in, labels, class probabilities or features out. This module
-imports only ``onnxruntime``, ``onnxruntime_extensions`` (for files that tokenise inside
-the graph), ``numpy`` and the standard library: no torch, transformers or scikit-learn,
-so ``pip install 'fewshot[runtime]'`` is all a deployment needs.
-
-Everything the runtime needs to know about a file is in the file: its manifest is the
-JSON string stored under the metadata key ``fewshot.manifest`` (ONNX ``metadata_props``),
-holding the classes, the inputs and outputs, the tokenizer settings, the prompt (applied
-here to every text before the graph tokenises it) and the agreement with the Python
-estimator that the export measured.
+What the runtime promises is described in :mod:`fewshot.runtime`.
 """
 
 from __future__ import annotations
@@ -212,7 +202,7 @@ class OnnxClassifier:
         self.inputs = self.manifest.get("inputs", "text")
         classes = self.manifest.get("classes")
         self.classes_ = None if classes is None else _as_labels(classes, self.manifest)
-        self.max_length = int(self.manifest.get("max_length", 0)) or None
+        self.max_length = int(self.manifest.get("max_length") or 0) or None
         self.pad_token_id = int(self.manifest.get("pad_token_id", 0))
         self.prompt = self.manifest.get("prompt")
         # Stored split at export, so this file needs no template parser of its own.

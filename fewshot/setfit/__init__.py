@@ -14,6 +14,7 @@ a fine-tuned body embeds exactly as it trained.
 """
 
 from ._classifier import SetFitClassifier
+from ._lora import LoRA
 from ._pairs import SAMPLING, Pairs, sample_pairs
 
-__all__ = ["SAMPLING", "Pairs", "SetFitClassifier", "sample_pairs"]
+__all__ = ["SAMPLING", "LoRA", "Pairs", "SetFitClassifier", "sample_pairs"]

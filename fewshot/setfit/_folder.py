@@ -1,11 +1,12 @@
-"""SetFitClassifier's folder: its fine-tuned body, head and manifest, in the one format.
+"""SetFitClassifier's folder and pickles: all of its saving, in the one format.
 
 The body is saved as a Hugging Face model plus sentence-transformers module files (so
 ``SentenceTransformer(folder)`` embeds as the classifier does), the head with skops,
 the rest in the manifest (:mod:`fewshot._folder.format`); ``setfit_compatible`` adds the
-files setfit's own loader wants. A LoRA classifier (``adapter="lora"``, kind
-``"setfit-adapter"``) saves its adapter in peft's format instead of a body, and loads on
-the base its manifest's ``base_model`` records, checked (:mod:`fewshot.setfit._lora`).
+files setfit's own loader wants. A LoRA classifier (kind ``"setfit-adapter"``) saves its
+adapter in peft's format instead of a body, and loads on the base the caller names,
+checked against the fingerprint its manifest records (:mod:`fewshot.setfit._lora`).
+A pickle carries the weights as safetensors bytes, never as pickled tensors.
 """
 
 from __future__ import annotations
@@ -14,70 +15,197 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._core.loading import load_saved_body
 from .._folder.format import (
     HEAD_FILE,
-    check_remote_code,
     dump_head,
+    encoder_from_bytes,
+    encoder_to_bytes,
     load_head,
     new_manifest,
-    read_manifest,
     write_encoder,
     write_json,
     write_manifest,
 )
-from .._folder.provenance import check_base, check_versions, restore_provenance
-from ._lora import ADAPTER_KIND, is_adapter, read_adapter, write_adapter
+from .._folder.provenance import check_base, estimator_record, restore_provenance
+from ._heads import unwrap_head
+from ._lora import (
+    ADAPTER_KIND,
+    adapter_from_bytes,
+    adapter_to_bytes,
+    is_adapter,
+    read_adapter,
+    write_adapter,
+)
 from ._precision import resolve_compute_dtype
-from ._training import TrainingSchedule
+from ._renamed import migrate_params
 
-__all__ = ["read_setfit_folder", "restore_setfit", "write_setfit_folder"]
+__all__ = ["FolderMixin", "fitted_normalize"]
 
 
-def write_setfit_folder(
-    clf, directory, *, setfit_compatible=False, metadata=None, metrics=None
-) -> Path:
-    """Write a fitted SetFitClassifier to ``directory`` (see ``SetFitClassifier.save``)."""
-    check_is_fitted(clf, "head_")
-    adapter = is_adapter(clf.body_)
-    if adapter:
-        _check_adapter_savable(clf, setfit_compatible)
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    if adapter:  # the base's weights stay out: the manifest's base_model names them
-        write_adapter(clf.body_, folder)
-    else:
-        write_encoder(
-            clf.body_,
-            folder,
-            pooling=clf.pooling,
-            max_length=clf.max_length_,
-            prompt=getattr(clf, "prompt_", None),
-            normalize=fitted_normalize(clf),
+class FolderMixin:
+    """``save``, ``load`` and pickling of a SetFitClassifier, and its folder hooks."""
+
+    #: The folder kinds this classifier writes and reads (see fewshot.model_folder).
+    _folder_kinds = ("setfit", ADAPTER_KIND)
+
+    def save(self, directory, *, setfit_compatible: bool = False, metadata=None, metrics=None):
+        """Write the fitted classifier to ``directory``: :func:`fewshot.save_model`.
+
+        The fine-tuned body as a Hugging Face and sentence-transformers model in
+        safetensors (with an ``adapter``: the adapter in peft's format and the base's
+        id, revision and fingerprint instead), the head in skops format, and the
+        manifest ``fewshot.json`` with its provenance and a ``README.md`` model card.
+        ``setfit_compatible=True`` adds ``config_setfit.json`` and setfit's pickled
+        ``model_head.pkl`` for ``setfit.SetFitModel.from_pretrained`` (fewshot never
+        reads that pickle). ``metadata`` (JSON notes) and ``metrics`` (``{name:
+        number}``) go into the manifest and the card.
+
+        Returns
+        -------
+        Path
+        """
+        from ..model_folder import save_model
+
+        return save_model(
+            self, directory, setfit_compatible=setfit_compatible, metadata=metadata, metrics=metrics
         )
-    params = {k: v for k, v in clf.get_params(deep=False).items() if k != "head"}
-    manifest = new_manifest(
-        ADAPTER_KIND if adapter else "setfit",
-        metadata,
-        estimator=clf,
-        metrics=metrics,
-        params=params,
-        default_head=clf.head is None,
-        fitted=fitted_state(clf),
-        classes=clf.classes_.tolist(),
-    )
-    dump_head(clf.head_, folder / HEAD_FILE)
-    write_manifest(folder, manifest)
-    if setfit_compatible:
-        import joblib
 
-        labels = None if clf.multilabel_ else [str(c) for c in clf.classes_]
-        write_json(folder / "config_setfit.json", {"normalize_embeddings": False, "labels": labels})
-        joblib.dump(clf.head_, folder / "model_head.pkl")
-    return folder
+    @classmethod
+    def load(cls, directory, *, model=None, device="auto", trust_remote_code=False, trusted=None):
+        """Load a classifier written by :meth:`save`: :func:`fewshot.load_model`.
+
+        ``model`` is for a LoRA adapter folder only, and required there: its base (the
+        folder's own base reference is never followed; the base's fingerprint must be
+        the recorded one). ``trust_remote_code`` and ``trusted`` (types a custom head
+        needs beyond the allow-list) count at this call only; nothing stored in the
+        folder turns them on. Predictions are identical to the saved classifier's.
+
+        Returns
+        -------
+        SetFitClassifier
+        """
+        from ..model_folder import load_model
+
+        return load_model(
+            directory,
+            model=model,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            trusted=trusted,
+            kind=cls,
+        )
+
+    def _write_folder(self, folder: Path, *, metadata=None, metrics=None, setfit_compatible=False):
+        """Kind "setfit" (the fine-tuned body) or "setfit-adapter" (the adapter only)."""
+        check_is_fitted(self, "head_")
+        adapter = is_adapter(self.body_)
+        if adapter:
+            _check_adapter_savable(self, setfit_compatible)
+            write_adapter(self.body_, folder)  # the base's weights stay out
+        else:
+            write_encoder(
+                self.body_,
+                folder,
+                pooling=self.pooling,
+                max_length=self.max_length_,
+                prompt=getattr(self, "prompt_", None),
+                normalize=fitted_normalize(self),
+            )
+        params = {
+            name: estimator_record(value) if hasattr(value, "get_params") else value
+            for name, value in self.get_params(deep=False).items()
+            if name != "head"
+        }
+        manifest = new_manifest(
+            ADAPTER_KIND if adapter else "setfit",
+            metadata,
+            estimator=self,
+            metrics=metrics,
+            params=params,
+            default_head=self.head is None,
+            fitted=_fitted_state(self),
+            classes=self.classes_.tolist(),
+        )
+        dump_head(self.head_, folder / HEAD_FILE)
+        write_manifest(folder, manifest)
+        if setfit_compatible:
+            import joblib
+
+            labels = None if self.multilabel_ else [str(c) for c in self.classes_]
+            config = {"normalize_embeddings": False, "labels": labels}
+            write_json(folder / "config_setfit.json", config)
+            joblib.dump(self.head_, folder / "model_head.pkl")
+
+    @classmethod
+    def _read_folder(cls, folder, manifest, *, model, device, trust_remote_code, trusted):
+        """A fitted classifier from a folder whose manifest was read and checked."""
+        kind = manifest.get("kind")
+        if model is not None and kind != ADAPTER_KIND:
+            raise ValueError(
+                f"{str(folder)!r} holds its own fine-tuned encoder; model= is not used for a "
+                "SetFit folder (only for a LoRA adapter folder, whose base it names)."
+            )
+        head = load_head(folder, trusted)
+        known = cls().get_params(deep=False)
+        params = {k: v for k, v in migrate_params(manifest["params"]).items() if k in known}
+        clf = cls(**{**params, "device": device, "progress": False})
+        clf.head = None if manifest.get("default_head", True) else unwrap_head(head)
+        fitted = manifest["fitted"]
+        clf.layer_ = int(fitted["layer"])
+        if kind == ADAPTER_KIND:
+            _restore_adapter(clf, folder, manifest["base_model"], model, trust_remote_code)
+        else:
+            clf.body_ = load_saved_body(folder, device)
+        _restore_fitted(clf, fitted, params, manifest)
+        clf.head_ = head
+        return clf
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        body = state.pop("body_", None)
+        if body is not None and is_adapter(body):
+            # An adapter travels as its peft files and finds its base (checked) on arrival.
+            state["_adapter_files"] = adapter_to_bytes(body)
+        elif body is not None:
+            state["_body_files"] = encoder_to_bytes(body)
+        return state
+
+    def __setstate__(self, state):
+        files = state.pop("_body_files", None)
+        adapter_files = state.pop("_adapter_files", None)
+        if "pairs_per_step" not in state:  # pickled before the parameters were renamed
+            state.update(migrate_params(state))
+        self.__dict__.update(state)
+        if files is not None:
+            self.body_ = encoder_from_bytes(files, self.device)
+        if adapter_files is not None:
+            from .._estimator.resolve import training_base
+
+            pretrained = training_base(self.get_params(deep=False))
+            check_base(self.base_model_, pretrained, where="this unpickled SetFitClassifier")
+            self.body_ = adapter_from_bytes(adapter_files, pretrained, self.layer_)
+
+
+def _restore_fitted(clf, fitted: dict, params: dict, manifest: dict) -> None:
+    from ._fit import training_schedule
+
+    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
+    clf.max_length_ = int(fitted["max_length"])
+    clf.multilabel_ = bool(fitted["multilabel"])
+    clf.classes_ = np.asarray(manifest["classes"])
+    clf.n_pairs_ = int(fitted["n_pairs"])
+    clf.train_loss_ = list(fitted["train_loss"])
+    # Folders from before early stopping trained on every pair.
+    every_pair = training_schedule(clf).n_steps(clf.n_pairs_)
+    clf.n_steps_ = int(fitted.get("n_steps", every_pair))
+    # Folders from before prompts existed were trained without one.
+    clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
+    # Folders from before normalize_ existed: the parameter was a bool then.
+    clf.normalize_ = bool(fitted.get("normalize", params.get("normalize")))
+    restore_provenance(clf, manifest)
 
 
 def _check_adapter_savable(clf, setfit_compatible: bool) -> None:
@@ -95,63 +223,6 @@ def _check_adapter_savable(clf, setfit_compatible: bool) -> None:
         )
 
 
-def read_setfit_folder(
-    cls, directory, *, model=None, device="auto", trust_remote_code=False, trusted=None
-):
-    """A ``cls`` (SetFitClassifier) from a folder; see ``SetFitClassifier.load``."""
-    folder = Path(directory)
-    manifest = read_manifest(folder, what="SetFitClassifier")
-    if manifest.get("kind") not in ("setfit", ADAPTER_KIND):
-        raise ValueError(
-            f"{str(folder)!r} is not a SetFitClassifier folder: it holds a "
-            f"{manifest.get('kind')!r} model; load it with fewshot.load_model."
-        )
-    check_remote_code(folder, manifest.get("params") or {}, trust_remote_code)
-    check_versions(manifest, repr(str(folder)))
-    if model is not None and manifest.get("kind") != ADAPTER_KIND:
-        raise ValueError(
-            f"{str(folder)!r} holds its own fine-tuned encoder; model= is only for a LoRA "
-            "adapter folder, whose base it names."
-        )
-    head = load_head(folder, trusted)
-    return restore_setfit(cls, folder, manifest, head, device, model, trust_remote_code)
-
-
-def restore_setfit(cls, folder, manifest, head, device, model=None, trust_remote_code=False):
-    """A fitted ``cls`` from a folder's manifest, head and weights (checks already done).
-
-    A LoRA adapter folder loads its base from ``model`` if given, else from the model
-    and revision it recorded; either way the base's fingerprint must be the recorded one.
-    """
-    known = cls().get_params(deep=False)
-    params = {k: v for k, v in manifest["params"].items() if k in known}
-    params.update(device=device, progress=False)
-    clf = cls(**params)
-    clf.head = None if manifest.get("default_head", True) else _unwrap(head)
-    fitted = manifest["fitted"]
-    clf.layer_ = int(fitted["layer"])
-    if manifest.get("kind") == ADAPTER_KIND:
-        _restore_adapter(clf, folder, manifest["base_model"], model, trust_remote_code)
-    else:
-        clf.body_ = load_saved_body(folder, device)
-    clf.dtype_ = resolve_compute_dtype(clf.dtype, clf.body_.device)
-    clf.max_length_ = int(fitted["max_length"])
-    clf.multilabel_ = bool(fitted["multilabel"])
-    clf.classes_ = np.asarray(manifest["classes"])
-    clf.n_pairs_ = int(fitted["n_pairs"])
-    clf.train_loss_ = list(fitted["train_loss"])
-    # Folders from before early stopping trained on every pair.
-    every_pair = TrainingSchedule(epochs=int(clf.epochs), batch_size=int(clf.batch_size))
-    clf.n_steps_ = int(fitted.get("n_steps", every_pair.n_steps(clf.n_pairs_)))
-    # Folders from before prompts existed were trained without one.
-    clf.prompt_ = fitted.get("prompt", params.get("prompt")) or None
-    # Folders from before normalize_ existed: the parameter was a bool then.
-    clf.normalize_ = bool(fitted.get("normalize", params.get("normalize")))
-    clf.head_ = head
-    restore_provenance(clf, manifest)
-    return clf
-
-
 def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
     """The adapter on the base the caller names, checked against the recorded fingerprint.
 
@@ -159,8 +230,8 @@ def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
     edits its manifest could point it anywhere. The caller passes ``model=`` (the
     error says which one was recorded); the same hub id loads at the recorded commit.
     """
-    from .._core.loading import ModelNotFoundError
-    from .._estimator.params import load_model_for
+    from .._core.errors import ModelNotFoundError
+    from .._estimator.resolve import training_base
 
     recorded = base.get("model")
     pinned = base.get("commit") or base.get("revision")
@@ -179,9 +250,9 @@ def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
         )
     same = os.fspath(model) == recorded
     clf.set_params(model=model, revision=pinned if same else None)
-    params = {**clf.get_params(deep=False), "backend": "torch", "dtype": "float32"}
+    params = {**clf.get_params(deep=False), "trust_remote_code": bool(trust_remote_code)}
     try:  # remote code only when this caller asks, whatever the folder says
-        pretrained = load_model_for({**params, "trust_remote_code": bool(trust_remote_code)})
+        pretrained = training_base(params)
     except ModelNotFoundError as exc:
         raise ModelNotFoundError(
             f"{str(folder)!r} holds a LoRA adapter, not a whole model: it needs its base "
@@ -198,7 +269,7 @@ def _restore_adapter(clf, folder, base, model, trust_remote_code) -> None:
     clf.body_ = read_adapter(pretrained, clf.layer_, folder)
 
 
-def fitted_state(clf) -> dict:
+def _fitted_state(clf) -> dict:
     """The fitted scalars a SetFit manifest records."""
     return {
         "layer": int(clf.layer_),
@@ -218,9 +289,3 @@ def fitted_normalize(clf) -> bool:
     Pickles from before ``normalize_`` existed have only the parameter, a bool then.
     """
     return bool(getattr(clf, "normalize_", clf.normalize))
-
-
-def _unwrap(head):
-    """The user's head inside a multi-label wrapper, for the ``head`` parameter."""
-    inner = getattr(head, "estimator", None) or getattr(head, "base_estimator", None)
-    return clone(inner if inner is not None else head)

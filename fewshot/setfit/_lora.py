@@ -2,7 +2,7 @@
 
 Instead of fine-tuning a private copy of the whole body, an adapter classifier trains
 low-rank matrices (peft's LoRA layers) next to the attention (and, with
-``lora_targets="attention+ffn"``, the feed-forward) weights of the pretrained encoder.
+``LoRA(targets="attention+ffn")``, the feed-forward) weights of the pretrained encoder.
 
 How the base is shared. The adapter body is :func:`fewshot._core.loading.shared_copy` of the
 process-wide pretrained model: new module objects whose parameters are the shared weight
@@ -38,13 +38,16 @@ import tempfile
 from pathlib import Path
 
 import torch
+from sklearn.base import BaseEstimator
 
 from .._core.loading import LoadedModel, shared_copy, wrap_private
 from .._core.optional import require
-from .._estimator.params import Integer, Options, Real
+from .._estimator.constraints import Integer, Options, Real
 
 __all__ = [
-    "ADAPTER_CONSTRAINTS",
+    "Adapter",
+    "LoRA",
+    "lora_settings",
     "ADAPTER_FILES",
     "ADAPTER_KIND",
     "adapter_body",
@@ -66,13 +69,73 @@ ADAPTER_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 _KEY_PREFIX = "base_model.model."
 _ADAPTER_NAME = "default"
 
-ADAPTER_CONSTRAINTS = {
-    "adapter": Options(None, "lora"),
-    "lora_rank": Integer(1),
-    "lora_alpha": Real(0, low_open=True, optional=True),
-    "lora_dropout": Real(0, 1),
-    "lora_targets": Options("attention", "attention+ffn"),
-}
+
+class LoRA(BaseEstimator):
+    """LoRA adapter settings: ``SetFitClassifier(adapter=LoRA(rank=4))``.
+
+    A small estimator of its own, so a grid search reaches its settings as
+    ``adapter__rank`` (``GridSearchCV(clf, {"adapter__rank": [4, 8, 16]})``);
+    ``adapter="lora"`` means ``LoRA()``.
+
+    Parameters
+    ----------
+    rank : int, default=8
+        Rank of each LoRA update.
+    alpha : float, optional
+        LoRA's scale: the update is multiplied by ``alpha / rank``. None means
+        ``2 * rank`` (a scale of 2).
+    dropout : float, default=0.1
+        Dropout on the input of the LoRA layers while training.
+    targets : {"attention", "attention+ffn"}, default="attention"
+        The weights adapted in each block: the attention's query, key, value and output
+        projections, plus the two feed-forward layers with ``"attention+ffn"``.
+
+    Examples
+    --------
+    >>> from fewshot.setfit import LoRA, SetFitClassifier
+    >>> clf = SetFitClassifier(adapter=LoRA(rank=4), body_learning_rate=1e-3)
+    >>> clf.get_params()["adapter__rank"]
+    4
+    """
+
+    _constraints = {
+        "rank": Integer(1),
+        "alpha": Real(0, low_open=True, optional=True),
+        "dropout": Real(0, 1),
+        "targets": Options("attention", "attention+ffn"),
+    }
+
+    def __init__(self, *, rank=8, alpha=None, dropout=0.1, targets="attention"):
+        self.rank = rank
+        self.alpha = alpha
+        self.dropout = dropout
+        self.targets = targets
+
+
+class Adapter:
+    """``adapter``: None, ``"lora"`` or a :class:`LoRA` with valid settings."""
+
+    def check(self, name, value):
+        if value is None or value == "lora":
+            return
+        if not isinstance(value, LoRA):
+            raise ValueError(
+                f"{name}={value!r} is not valid; use None (fine-tune the whole body), "
+                "'lora' or LoRA(rank=..., alpha=..., dropout=..., targets=...)."
+            )
+        for setting, setting_value in value.get_params().items():  # named as a grid names them
+            LoRA._constraints[setting].check(f"{name}__{setting}", setting_value)
+
+    def invalid(self):
+        return "qlora"
+
+
+def lora_settings(adapter) -> LoRA | None:
+    """The :class:`LoRA` an ``adapter`` parameter asks for (None: no adapter)."""
+    if adapter is None:
+        return None
+    return LoRA() if adapter == "lora" else adapter
+
 
 # Per architecture (config.model_type): the Linear layers of one block, by their name
 # inside the block: (attention, feed-forward).
@@ -149,30 +212,22 @@ def _inject(config, body: LoadedModel, seed: int) -> LoadedModel:
 
 
 def adapter_body(
-    pretrained: LoadedModel,
-    layer: int,
-    *,
-    rank: int,
-    alpha,
-    dropout: float,
-    targets: str,
-    first_block: int,
-    seed: int,
-    base: dict,
+    pretrained: LoadedModel, layer: int, lora: LoRA, *, first_block: int, seed: int, base: dict
 ) -> LoadedModel:
     """A fresh LoRA body on ``pretrained`` cut at ``layer``, adapters in ``blocks[first_block:]``.
 
-    ``alpha`` None means ``2 * rank`` (LoRA's update is scaled by ``alpha / rank``).
+    ``lora.alpha`` None means ``2 * rank`` (LoRA's update is scaled by ``alpha / rank``).
     ``base`` (:func:`fewshot._folder.provenance.base_record`) goes into the adapter config as a
     record; nothing reads it back.
     """
     peft = _peft()
     body = shared_copy(pretrained, layer)
+    rank = int(lora.rank)
     config = peft.LoraConfig(
-        r=int(rank),
-        lora_alpha=2 * int(rank) if alpha is None else float(alpha),
-        lora_dropout=float(dropout),
-        target_modules=lora_target_modules(body, targets, first_block),
+        r=rank,
+        lora_alpha=2 * rank if lora.alpha is None else float(lora.alpha),
+        lora_dropout=float(lora.dropout),
+        target_modules=lora_target_modules(body, lora.targets, first_block),
         bias="none",
         base_model_name_or_path=base.get("model"),
         revision=base.get("revision"),

@@ -35,6 +35,7 @@ __all__ = [
     "bf16_native",
     "bound_onednn_cache",
     "compute_autocast",
+    "inference_dtype",
     "resolve_compute_dtype",
 ]
 
@@ -95,3 +96,8 @@ def compute_autocast(device: torch.device, dtype: str):
     if dtype != "bfloat16":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def inference_dtype(clf) -> str:
+    """Prediction precision: bfloat16 only where asked for by name ("auto" trains in it)."""
+    return clf.dtype_ if clf.dtype == "bfloat16" else "float32"

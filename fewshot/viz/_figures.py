@@ -1,10 +1,4 @@
-"""Pictures of embeddings: 2-D projections coloured by label, layer grids, before/after.
-
-Every function draws with matplotlib and returns what it drew on (an Axes, or a Figure
-for multi-panel pictures), so a notebook shows it and a script can ``savefig`` it. The
-same class always gets the same colour in every panel of a figure. Projections are
-deterministic for a given ``random_state``.
-"""
+"""The picture functions of :mod:`fewshot.viz` (projections, layer grids, before/after)."""
 
 from __future__ import annotations
 
@@ -12,9 +6,9 @@ import math
 
 import numpy as np
 
+from .._core.choices import DEFAULT_MODEL
 from .._core.encoding import l2_normalize
-from .._core.loading import DEFAULT_MODEL, short_model_name
-from .._estimator.params import resolved_normalize
+from .._core.loading import short_model_name
 from .._estimator.validation import check_texts
 from ..embedder import DistilEmbedder, as_embedder
 from ._calibration import plot_calibration
@@ -202,7 +196,8 @@ def plot_layers(
     texts = check_texts(texts, name="texts", allow_empty=False)
     y = check_point_labels(y, len(texts))
     embedder = _as_embedder(model, layers=layers, pooling=pooling)
-    normalize = resolved_normalize(embedder)  # per layer below, not over the concatenation
+    # Per layer below, not over the concatenation.
+    normalize = embedder._encoding_plan().spec.normalize
     embedder.set_params(normalize=False, progress=bool(progress or embedder.progress))
     features = embedder.fit_transform(texts)  # every layer from one forward pass
     chosen = embedder.layers_
