@@ -41,10 +41,9 @@ __all__ = ["distill"]
 @click.option(
     "--pca-dims",
     type=click.IntRange(min=2),
-    default=256,
-    show_default=True,
+    default=None,
     help="Width of the student's token vectors (int8, so 256 dims of a 30,522-token "
-    "vocabulary are 7.8 MB).",
+    "vocabulary are 7.8 MB) [default: StaticStudentClassifier's].",
 )
 @click.option(
     "--epochs",
@@ -102,15 +101,17 @@ def distill(
         # The table's cells are text; the teacher's classes may be numbers.
         by_text = {str(c): c for c in getattr(teacher, "classes_", [])}
         labels = [None if v is None else by_text.get(str(v), v) for v in labels]
+    params = {"random_state": seed, "progress": not quiet}
+    # Options left unset take the estimator's own defaults (written there once).
+    options = {"pca_dims": pca_dims, "epochs": epochs}
+    params.update({k: v for k, v in options.items() if v is not None})
+    student = StaticStudentClassifier(teacher=teacher, **params)
     note(
         quiet,
         f"Distilling {model_dir} on {len(texts)} texts (at least {MIN_POOL} needed) "
-        f"into {pca_dims}-dim static token vectors...",
+        f"into {student.pca_dims}-dim static token vectors...",
     )
-    params = {"pca_dims": pca_dims, "random_state": seed, "progress": not quiet}
-    if epochs is not None:
-        params["epochs"] = epochs
-    student = StaticStudentClassifier(teacher=teacher, **params).fit(texts, labels)
+    student.fit(texts, labels)
     student.set_params(progress=False)  # the saved model stays quiet
     metadata = {
         "command": "fewshot distill",

@@ -250,7 +250,7 @@ def main(argv=None) -> None:
     The options are declared once, by the command line (``fewshot serve --help``); this
     entry point runs that command, with nothing of torch or scikit-learn imported.
     """
-    from ..cli._deploy import serve
+    from ._command import serve
 
     serve.main(args=argv, prog_name="python -m fewshot.serve")
 
