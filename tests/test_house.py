@@ -239,10 +239,11 @@ main(sys.argv[1:])
         ["--help"],
         ["--version"],
         ["serve", "--help"],
+        ["select", "--help"],
         ["info", str(ROOT / "tests" / "fixtures" / "format2" / "setfit")],
         ["info", str(ROOT / "tests" / "fixtures" / "format2" / "pipeline"), "--json"],
     ],
-    ids=["help", "version", "serve-help", "info", "info-json"],
+    ids=["help", "version", "serve-help", "select-help", "info", "info-json"],
 )
 def test_light_commands_run_where_torch_cannot_be_imported(args):
     result = subprocess.run(

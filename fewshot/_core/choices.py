@@ -8,12 +8,15 @@ from __future__ import annotations
 
 __all__ = [
     "BACKENDS",
+    "COLD_START",
     "COMBINE",
     "DEFAULT_MODEL",
     "HEAD_OUTPUTS",
     "LONG_TEXT",
     "POOLINGS",
     "QUANTIZE",
+    "SELECT_STRATEGIES",
+    "UNCERTAINTY",
 ]
 
 #: The anchor model: DistilBERT fine-tuned on SST-2, with its 2-class sentiment head.
@@ -30,3 +33,10 @@ LONG_TEXT = ("truncate", "chunk")
 BACKENDS = ("torch", "onnx")
 #: ONNX Runtime quantisation of an export (None: float32).
 QUANTIZE = (None, "int8")
+#: How :mod:`fewshot.select` picks texts before any label exists (from embeddings alone).
+COLD_START = ("density", "kmeans", "random")
+#: How :mod:`fewshot.select` scores a fitted classifier's doubt about a text.
+UNCERTAINTY = ("margin", "entropy", "least-confident")
+#: What ``fewshot select --strategy`` and ``texts_to_label(strategy=...)`` accept; "auto"
+#: means the cold start's default without a classifier, the next batch's with one.
+SELECT_STRATEGIES = ("auto", *COLD_START, *UNCERTAINTY)

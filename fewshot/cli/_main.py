@@ -394,6 +394,7 @@ from ._deploy import export, serve  # noqa: E402
 from ._distill import distill  # noqa: E402
 from ._explore import plot, probe  # noqa: E402
 from ._info import info  # noqa: E402
+from ._select import select  # noqa: E402
 
 cli.add_command(probe)
 cli.add_command(plot)
@@ -401,6 +402,7 @@ cli.add_command(export)
 cli.add_command(serve)
 cli.add_command(info)
 cli.add_command(distill)
+cli.add_command(select)
 
 
 def main(argv=None):
