@@ -429,10 +429,12 @@ def report(path):
             times = f" {seconds['select_seconds']:.2f} | {seconds['features_seconds']:.1f} |"
             if strategy == "random":
                 print(cells + " | |" + times)
-            else:
+            elif part["diff"].notna().any():
                 worst = part["diff"].idxmin()
                 diff = f" {part['diff'].mean():+.1f} | {worst} {part['diff'].min():+.1f} |"
                 print(cells + diff + times)
+            else:  # no random row at this budget yet: nothing to pair with
+                print(cells + " | |" + times)
     scores = means["score"]
     print("\nTargets (the paired means above, per dataset):")
     have = set(scores.index.droplevel(2))
@@ -448,6 +450,13 @@ def report(path):
         print(
             f"  best at 16/class vs random at 32/class: average {diff.mean():+.1f} "
             "(target >= 0), per dataset " + ", ".join(f"{d} {v:+.1f}" for d, v in diff.items())
+        )
+    if {("best", 16), ("random", 64)} <= have:
+        diff = (scores["best", 16] - scores["random", 64]).dropna()
+        print(
+            f"  best at 16/class vs random at 64/class (how close, no target): average "
+            f"{diff.mean():+.1f}, per dataset "
+            + ", ".join(f"{d} {v:+.1f}" for d, v in diff.items())
         )
     if not {("random", 8), ("random", 32)} & have:
         print("  (no rows at 8 or 32 labels per class yet)")

@@ -45,6 +45,7 @@ from fewshot._folder.trust import (
     load_trusted_head,
 )
 from fewshot.cli import cli
+from fewshot.distill import StaticStudentClassifier
 
 X = ["love it", "great value", "works well", "broke fast", "awful", "hate it"]
 Y = ["pos", "pos", "pos", "neg", "neg", "neg"]
@@ -197,6 +198,25 @@ def test_an_adapter_folder_refuses_the_attack(tiny_model, tmp_path, marker):
         load_model(folder, model=tiny_model)
     with pytest.raises(UntrustedTypeError):
         SetFitClassifier.load(folder, model=tiny_model)
+    assert not marker.exists()
+
+
+@pytest.fixture(scope="module")
+def student_folder(setfit_folder, tmp_path_factory):
+    teacher = SetFitClassifier.load(setfit_folder)
+    pool = [f"{a} and {b}, take {i}" for a in X for b in X for i in range(3)]  # 108 texts
+    student = StaticStudentClassifier(teacher=teacher, pca_dims=8, random_state=0).fit(pool)
+    return student.save(tmp_path_factory.mktemp("trust") / "student")
+
+
+@pytest.mark.parametrize("attack", ["runstring", "os.system", "reduce", "function"])
+def test_a_student_folder_refuses_the_attack(student_folder, tmp_path, marker, attack):
+    """The edge student's folder keeps a head.skops too: the same check, on both readers."""
+    folder = _tampered(student_folder, tmp_path, _attacks(marker)[attack])
+    with pytest.raises(UntrustedTypeError, match="refused and nothing from it ran"):
+        load_model(folder)
+    with pytest.raises(UntrustedTypeError, match="trusted="):
+        StaticStudentClassifier.load(folder)
     assert not marker.exists()
 
 
